@@ -1,0 +1,87 @@
+//! Command-line arguments of anklume-gen.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Generate anklume's Ansible tree from infra.yml";
+
+const LONG_ABOUT: &str = "\
+anklume-gen reads infra.yml (or an infra/ directory), the one file that
+declares your isolated domains, and writes the Ansible tree that
+`make apply` uses:
+
+  group_vars/all.yml       global settings, images, network policies
+  inventory/<domain>.yml   the machines of each domain
+  group_vars/<domain>.yml  each domain's Incus project, bridge and subnet
+  host_vars/<machine>.yml  each machine's type, IP, profiles, config
+
+Only the section between '# === MANAGED BY infra.yml ===' and
+'# === END MANAGED ===' belongs to anklume-gen; anything you add around it
+is kept. Files whose content would not change are left untouched.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  anklume-gen validate infra.yml
+  anklume-gen sync infra.yml --dry-run     # show what would change
+  anklume-gen sync infra.yml               # write the tree in .
+  anklume-gen sync infra/ --base-dir /srv/ansible --clean-orphans
+
+Environment:
+  ANKLUME_CONTEXT_DIR   directory of the nesting context files vm_nested and
+                        yolo (default /etc/anklume)
+
+Exit status: 0 success, 1 invalid infra or failed write, 2 usage error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "anklume-gen", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the infra and write (or update) the Ansible tree.
+    #[command(after_help = "\
+Each file is reported as Written, Unchanged or, with --dry-run, Would write.
+Files left over from removed domains or machines are listed as orphans;
+those of non-ephemeral resources are PROTECTED and never deleted.")]
+    Sync(SyncArgs),
+    /// Check the infra and report every problem with its file:line:column.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// infra.yml, or an infra/ directory (base.yml, domains/*.yml,
+    /// policies.yml). When the one given does not exist, the other form is
+    /// tried.
+    #[arg(value_name = "INFRA", default_value = "infra.yml")]
+    pub infra: PathBuf,
+    /// Directory that receives inventory/, group_vars/ and host_vars/.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub base_dir: PathBuf,
+    /// Show what would be written; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete orphan files, except protected ones (ephemeral=false).
+    #[arg(long)]
+    pub clean_orphans: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// infra.yml, or an infra/ directory.
+    #[arg(value_name = "INFRA", default_value = "infra.yml")]
+    pub infra: PathBuf,
+    /// Output format: text for people, json for editors and CI.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}

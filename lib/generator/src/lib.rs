@@ -1,0 +1,15 @@
+//! anklume's generator: turns a validated [`anklume_infra::Infra`] into the
+//! Ansible tree (`inventory/`, `group_vars/`, `host_vars/`), keeping user
+//! content outside the managed sections, reporting orphans, and writing
+//! atomically and only what changed.
+
+pub mod managed;
+pub mod orphans;
+pub mod render;
+pub mod sync;
+pub mod yaml_writer;
+
+pub use orphans::{Orphan, find_orphans};
+pub use render::{RenderedFile, render};
+pub use sync::{Cleanup, FileResult, FileStatus, SyncError, SyncOptions, SyncSummary, sync};
+pub use yaml_writer::to_yaml;

@@ -1,0 +1,89 @@
+//! The one model of anklume's `infra.yml`: loading (a file or an `infra/`
+//! directory), validation with located messages, and addressing. Every
+//! anklume binary uses this crate, so they never read the infra differently.
+//!
+//! ```no_run
+//! use anklume_infra::{load, NestingContext};
+//! let loaded = load(std::path::Path::new("infra.yml"), &NestingContext::from_env())?;
+//! match loaded.infra {
+//!     Some(infra) => println!("{} domain(s)", infra.domains.len()),
+//!     None => loaded.report.errors.iter().for_each(|e| eprintln!("{e}")),
+//! }
+//! # Ok::<(), anklume_infra::SourceError>(())
+//! ```
+
+pub mod addressing;
+mod check;
+pub mod context;
+pub mod diagnostic;
+pub mod location;
+pub mod model;
+pub mod source;
+pub mod value;
+mod yaml;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use addressing::{BaseSubnet, DomainNetwork};
+pub use context::NestingContext;
+pub use diagnostic::{Diagnostic, Report};
+pub use location::Location;
+pub use model::*;
+pub use source::{InfraSource, SourceError};
+pub use value::{Mapping, MappingBuilder, Value};
+
+/// Name of the firewall VM that `firewall_mode: vm` adds.
+pub const FIREWALL_VM: &str = "sys-firewall";
+
+/// The outcome of loading: the model when the input is valid, and the
+/// findings either way.
+#[derive(Debug)]
+pub struct Loaded {
+    pub source: InfraSource,
+    /// `Some` exactly when `report.errors` is empty.
+    pub infra: Option<Infra>,
+    pub report: Report,
+}
+
+/// Loads and validates the infra at `path` (file or `infra/` directory).
+/// `Err` only when there is nothing to read; invalid content is reported
+/// in [`Loaded::report`].
+pub fn load(path: &Path, context: &NestingContext) -> Result<Loaded, SourceError> {
+    let source = InfraSource::locate(path)?;
+    let mut report = Report::default();
+    // Duplicate keys do not stop the checks: every problem is reported.
+    let infra = source.read(&mut report)?.and_then(|root| {
+        let file: Arc<str> = Arc::from(source.main_file().display().to_string());
+        check::check(root.as_ref(), &file, context, &mut report)
+    });
+    Ok(Loaded {
+        source,
+        infra,
+        report,
+    })
+}
+
+/// Validates infra text as if read from `file_name`; for editors, tests and
+/// fuzzing. Never panics, whatever the input.
+pub fn load_str(text: &str, file_name: &str, context: &NestingContext) -> (Option<Infra>, Report) {
+    let mut report = Report::default();
+    let file: Arc<str> = Arc::from(file_name);
+    let infra = match source::parse_text(text, &file, &mut report) {
+        Some(root) => check::check(root.as_ref(), &file, context, &mut report),
+        None => None,
+    };
+    (infra, report)
+}
+
+/// Parses one YAML document into plain data, with the same reader (and the
+/// same refusal of duplicate keys) as the infra; an empty document is
+/// `Value::Null`. For reading back generated files.
+pub fn parse_yaml(text: &str, file_name: &str) -> Result<Value, Vec<Diagnostic>> {
+    let mut report = Report::default();
+    let root = source::parse_text(text, &Arc::from(file_name), &mut report);
+    match root {
+        Some(root) if report.is_valid() => Ok(root.map_or(Value::Null, |n| n.to_value())),
+        _ => Err(report.errors),
+    }
+}

@@ -1,0 +1,394 @@
+//! Builds the [`Node`] tree from the parser's events: resolves anchors and
+//! aliases, applies `<<` merge keys (PyYAML does, and Ansible users rely on
+//! it), and refuses what YAML would silently accept but a user never means:
+//! duplicate keys, more than one document, absurd nesting or alias bombs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+use super::{Entry, Node, NodeKind, Resolved, Scalar};
+use crate::diagnostic::Diagnostic;
+use crate::location::Location;
+
+/// Deeper than any real infra; keeps every later recursive walk safe.
+const MAX_DEPTH: usize = 128;
+/// Nodes after alias expansion; a billion-laughs document stops here.
+const MAX_NODES: usize = 1_000_000;
+
+/// Parses one YAML document. `Ok(None)` is an empty document. Duplicate
+/// keys are reported all at once (the first definition is kept so the rest
+/// of the checks can still run); syntax errors stop the parse.
+pub(crate) fn parse_document(
+    text: &str,
+    file: &Arc<str>,
+) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
+    let mut builder = Builder {
+        file: Arc::clone(file),
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        node_count: 0,
+        root: None,
+        documents: 0,
+        problems: Vec::new(),
+    };
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| {
+            let m = e.marker();
+            Diagnostic::new(
+                Some(&Location::new(file, m.line(), m.col() + 1)),
+                format!("YAML syntax error: {}", e.info()),
+            )
+        })?;
+        builder.on_event(event, span)?;
+    }
+    Ok((builder.root, builder.problems))
+}
+
+struct Builder {
+    file: Arc<str>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, (Node, usize)>,
+    node_count: usize,
+    root: Option<Node>,
+    documents: usize,
+    problems: Vec<Diagnostic>,
+}
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        location: Location,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<Entry>,
+        merged: Vec<Entry>,
+        pending_key: Option<Node>,
+        seen: HashMap<KeyId, Location>,
+        location: Location,
+        anchor: usize,
+    },
+}
+
+/// How keys are compared for duplicates: by type and text, so `1` and
+/// `"1"` are different keys, as in YAML.
+#[derive(Hash, PartialEq, Eq)]
+enum KeyId {
+    Scalar(&'static str, String),
+    Other(String),
+}
+
+impl Builder {
+    fn location(&self, span: Span) -> Location {
+        Location::new(&self.file, span.start.line(), span.start.col() + 1)
+    }
+
+    fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), Diagnostic> {
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(Diagnostic::new(
+                        Some(&self.location(span)),
+                        "expected a single YAML document, found another one here",
+                    ));
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag = tag
+                    .filter(|t| t.is_yaml_core_schema())
+                    .map(|t| t.suffix.clone());
+                let node = Node {
+                    kind: NodeKind::Scalar(Scalar {
+                        text: text.into_owned(),
+                        plain: style == ScalarStyle::Plain,
+                        tag,
+                    }),
+                    location: self.location(span),
+                };
+                self.count(1, span)?;
+                self.finish(node, anchor)?;
+            }
+            Event::Alias(id) => {
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                    return Err(Diagnostic::new(
+                        Some(&self.location(span)),
+                        "YAML alias refers to an unknown anchor",
+                    ));
+                };
+                // Count before copying, so an alias bomb stops before it
+                // allocates.
+                self.count(size, span)?;
+                let node = self.anchors[&id].0.clone();
+                self.finish(node, 0)?;
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.open(span)?;
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    location: self.location(span),
+                    anchor,
+                });
+            }
+            Event::MappingStart(anchor, _) => {
+                self.open(span)?;
+                self.stack.push(Frame::Map {
+                    entries: Vec::new(),
+                    merged: Vec::new(),
+                    pending_key: None,
+                    seen: HashMap::new(),
+                    location: self.location(span),
+                    anchor,
+                });
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq {
+                    items,
+                    location,
+                    anchor,
+                }) = self.stack.pop()
+                {
+                    let node = Node {
+                        kind: NodeKind::Seq(items),
+                        location,
+                    };
+                    self.finish(node, anchor)?;
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map {
+                    entries,
+                    merged,
+                    location,
+                    anchor,
+                    ..
+                }) = self.stack.pop()
+                {
+                    let node = Node {
+                        kind: NodeKind::Map(apply_merge(merged, entries)),
+                        location,
+                    };
+                    self.finish(node, anchor)?;
+                }
+            }
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, span: Span) -> Result<(), Diagnostic> {
+        self.count(1, span)?;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(Diagnostic::new(
+                Some(&self.location(span)),
+                format!("YAML nesting deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, nodes: usize, span: Span) -> Result<(), Diagnostic> {
+        self.node_count = self.node_count.saturating_add(nodes);
+        if self.node_count > MAX_NODES {
+            return Err(Diagnostic::new(
+                Some(&self.location(span)),
+                format!(
+                    "YAML document too large: more than {MAX_NODES} nodes after expanding aliases"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hands a complete node to its parent (or makes it the root).
+    fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
+        if anchor != 0 {
+            let size = size_of_tree(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                pending_key: pending @ None,
+                ..
+            }) => *pending = Some(node),
+            Some(Frame::Map {
+                entries,
+                merged,
+                pending_key,
+                seen,
+                ..
+            }) => {
+                let key = pending_key.take().expect("pending key present");
+                if is_merge_key(&key) {
+                    merge_sources(&node, merged)
+                        .map_err(|message| Diagnostic::new(Some(&node.location), message))?;
+                    return Ok(());
+                }
+                let id = key_id(&key);
+                if let Some(first) = seen.get(&id) {
+                    self.problems.push(Diagnostic::new(
+                        Some(&key.location),
+                        format!(
+                            "duplicate key '{}' (first defined at line {})",
+                            key.display(),
+                            first.line
+                        ),
+                    ));
+                } else {
+                    seen.insert(id, key.location.clone());
+                    entries.push(Entry { key, value: node });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn key_id(key: &Node) -> KeyId {
+    match key.resolved() {
+        Some(Resolved::Str(s)) => KeyId::Scalar("str", s.to_owned()),
+        Some(Resolved::Null) => KeyId::Scalar("null", String::new()),
+        Some(Resolved::Bool(b)) => KeyId::Scalar("bool", b.to_string()),
+        Some(Resolved::Int(i)) => KeyId::Scalar("int", i.to_string()),
+        Some(Resolved::Float(f)) => KeyId::Scalar("float", f.to_string()),
+        None => KeyId::Other(key.display()),
+    }
+}
+
+fn is_merge_key(key: &Node) -> bool {
+    key.scalar()
+        .is_some_and(|s| s.plain && s.tag.is_none() && s.text == "<<")
+}
+
+/// Collects the entries a `<<` value brings: a mapping, or a list of them
+/// where earlier mappings win.
+fn merge_sources(value: &Node, merged: &mut Vec<Entry>) -> Result<(), String> {
+    let sources: Vec<&Node> = match &value.kind {
+        NodeKind::Map(_) => vec![value],
+        NodeKind::Seq(items) => items.iter().collect(),
+        NodeKind::Scalar(_) => {
+            return Err("'<<' merge key needs a mapping or a list of mappings".into());
+        }
+    };
+    for source in sources {
+        let Some(entries) = source.entries() else {
+            return Err("'<<' merge key needs a mapping or a list of mappings".into());
+        };
+        for entry in entries {
+            let id = key_id(&entry.key);
+            if !merged.iter().any(|m| key_id(&m.key) == id) {
+                merged.push(entry.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Merged entries come first (as PyYAML orders them); a key written in the
+/// mapping itself overrides a merged one.
+fn apply_merge(merged: Vec<Entry>, entries: Vec<Entry>) -> Vec<Entry> {
+    if merged.is_empty() {
+        return entries;
+    }
+    let mut out: Vec<Entry> = merged
+        .into_iter()
+        .filter(|m| {
+            let id = key_id(&m.key);
+            !entries.iter().any(|e| key_id(&e.key) == id)
+        })
+        .collect();
+    out.extend(entries);
+    out
+}
+
+fn size_of_tree(node: &Node) -> usize {
+    match &node.kind {
+        NodeKind::Scalar(_) => 1,
+        NodeKind::Seq(items) => 1 + items.iter().map(size_of_tree).sum::<usize>(),
+        NodeKind::Map(entries) => {
+            1 + entries
+                .iter()
+                .map(|e| size_of_tree(&e.key) + size_of_tree(&e.value))
+                .sum::<usize>()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<(Option<Node>, Vec<Diagnostic>), Diagnostic> {
+        parse_document(text, &Arc::from("t.yml"))
+    }
+
+    #[test]
+    fn nodes_carry_one_based_line_and_column() {
+        let (root, _) = parse("a:\n  b: 1\n").unwrap();
+        let root = root.unwrap();
+        let b = &root.get("a").unwrap().value.get("b").unwrap();
+        assert_eq!((b.key.location.line, b.key.location.column), (2, 3));
+        assert_eq!(b.value.location.to_string(), "t.yml:2:6");
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported_with_both_lines() {
+        let (_, problems) = parse("a: 1\nb: 2\na: 3\n").unwrap();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(
+            problems[0].to_string(),
+            "t.yml:3:1: duplicate key 'a' (first defined at line 1)"
+        );
+    }
+
+    #[test]
+    fn merge_keys_fill_in_without_overriding() {
+        let (root, problems) = parse("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n").unwrap();
+        assert!(problems.is_empty());
+        let m = root.unwrap().get("m").unwrap().value.to_value();
+        assert_eq!(m.get("x"), Some(&crate::Value::Int(1)));
+        assert_eq!(m.get("y"), Some(&crate::Value::Int(3)));
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 {
+                "a".to_string()
+            } else {
+                format!("l{}", i - 1)
+            };
+            bomb.push_str(&format!(
+                "l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+        }
+        assert!(parse(&bomb).unwrap_err().message.contains("too large"));
+        let deep = "[".repeat(500) + &"]".repeat(500);
+        let err = parse(&deep).unwrap_err();
+        assert!(
+            err.message.contains("nesting") || err.message.contains("recursion"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_second_document_is_refused() {
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("t.yml:2:1: expected a single YAML document")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_have_a_location() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.message.starts_with("YAML syntax error"), "{err}");
+        assert!(err.location.is_some());
+    }
+}
