@@ -42,7 +42,11 @@ fn default_base_dir_prints_paths_without_prefix() {
     s.write("infra.yml", INFRA);
     let run = s.run(&["sync"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("\n  Written: group_vars/all.yml\n"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\n  Written: group_vars/all.yml\n"),
+        "{}",
+        run.stdout
+    );
     assert!(s.path("host_vars/lab-web.yml").is_file());
 }
 
@@ -143,9 +147,11 @@ fn host_vars_carry_every_machine_key_in_order() {
              instance_ephemeral: true\ninstance_os_image: images:debian/13\n"
         )
     );
-    assert!(s.read("out/host_vars/admin-ansible.yml").contains(
-        "instance_roles:\n  - base_system\n  - admin_bootstrap\n# === END MANAGED ==="
-    ));
+    assert!(
+        s.read("out/host_vars/admin-ansible.yml").contains(
+            "instance_roles:\n  - base_system\n  - admin_bootstrap\n# === END MANAGED ==="
+        )
+    );
 }
 
 #[test]
@@ -156,16 +162,31 @@ fn second_sync_touches_no_file() {
     let before = s.tree("out");
     let mtimes: Vec<_> = before
         .keys()
-        .map(|f| std::fs::metadata(s.path(&format!("out/{f}"))).unwrap().modified().unwrap())
+        .map(|f| {
+            std::fs::metadata(s.path(&format!("out/{f}")))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
         .collect();
     std::thread::sleep(std::time::Duration::from_millis(20));
     let run = s.sync_ok(&[]);
     assert!(!run.stdout.contains("Written"), "{}", run.stdout);
-    assert_eq!(run.stdout.matches("  Unchanged: out/").count(), 8, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("  Unchanged: out/").count(),
+        8,
+        "{}",
+        run.stdout
+    );
     assert_eq!(s.tree("out"), before);
     let after: Vec<_> = before
         .keys()
-        .map(|f| std::fs::metadata(s.path(&format!("out/{f}"))).unwrap().modified().unwrap())
+        .map(|f| {
+            std::fs::metadata(s.path(&format!("out/{f}")))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
         .collect();
     assert_eq!(mtimes, after);
 }
@@ -175,7 +196,10 @@ fn a_change_rewrites_only_the_affected_file() {
     let s = Scratch::new();
     s.write("infra.yml", INFRA);
     s.sync_ok(&[]);
-    s.write("infra.yml", &INFRA.replace("description: Lab\n", "description: Lab 2\n"));
+    s.write(
+        "infra.yml",
+        &INFRA.replace("description: Lab\n", "description: Lab 2\n"),
+    );
     let run = s.sync_ok(&[]);
     assert!(run.stdout.contains("  Written: out/group_vars/lab.yml\n"));
     assert_eq!(run.stdout.matches("Written").count(), 1, "{}", run.stdout);
@@ -190,7 +214,10 @@ fn user_content_around_the_block_survives_resyncs() {
     let original = s.read(file);
     let edited = format!("# my header\n{original}my_var: 1\nother:\n  - x\n");
     s.write(file, &edited);
-    s.write("infra.yml", &INFRA.replace("lab-client: {}", "lab-client: {description: client}"));
+    s.write(
+        "infra.yml",
+        &INFRA.replace("lab-client: {}", "lab-client: {description: client}"),
+    );
     s.sync_ok(&[]);
     let synced = s.read(file);
     assert!(synced.starts_with("# my header\n---\n"), "{synced}");
@@ -207,7 +234,12 @@ fn existing_file_without_markers_gets_the_block_after_its_document_start() {
     s.write("out/group_vars/lab.yml", "mine: keep\n");
     s.sync_ok(&[]);
     let host = s.read("out/host_vars/lab-client.yml");
-    assert!(host.starts_with(&format!("---\n{START}\n{NOTICE}\ninstance_name: lab-client\n")), "{host}");
+    assert!(
+        host.starts_with(&format!(
+            "---\n{START}\n{NOTICE}\ninstance_name: lab-client\n"
+        )),
+        "{host}"
+    );
     assert!(host.ends_with(&format!("{END}\nmine: keep\n")), "{host}");
     let group = s.read("out/group_vars/lab.yml");
     assert!(group.starts_with(&format!("---\n{START}\n")), "{group}");
@@ -240,18 +272,33 @@ fn dry_run_writes_nothing_and_says_what_would_change() {
     let s = Scratch::new();
     s.write("infra.yml", INFRA);
     let run = s.sync_ok(&["--dry-run"]);
-    assert!(run.stdout.starts_with("[DRY-RUN] Generating files for 2 domain(s)...\n"));
-    assert!(run.stdout.contains("  [DRY-RUN] Would write: out/group_vars/all.yml\n"));
+    assert!(
+        run.stdout
+            .starts_with("[DRY-RUN] Generating files for 2 domain(s)...\n")
+    );
+    assert!(
+        run.stdout
+            .contains("  [DRY-RUN] Would write: out/group_vars/all.yml\n")
+    );
     assert_eq!(run.stdout.matches("[DRY-RUN] Would write:").count(), 8);
     assert!(!run.stdout.contains("Done."));
     assert!(!s.path("out").exists());
 
     s.sync_ok(&[]);
-    s.write("infra.yml", &INFRA.replace("description: Lab\n", "description: Lab 2\n"));
+    s.write(
+        "infra.yml",
+        &INFRA.replace("description: Lab\n", "description: Lab 2\n"),
+    );
     let before = s.tree("out");
     let run = s.sync_ok(&["--dry-run"]);
-    assert!(run.stdout.contains("  [DRY-RUN] Would write: out/group_vars/lab.yml\n"));
-    assert!(run.stdout.contains("  [DRY-RUN] Unchanged: out/group_vars/all.yml\n"));
+    assert!(
+        run.stdout
+            .contains("  [DRY-RUN] Would write: out/group_vars/lab.yml\n")
+    );
+    assert!(
+        run.stdout
+            .contains("  [DRY-RUN] Unchanged: out/group_vars/all.yml\n")
+    );
     assert_eq!(s.tree("out"), before);
 }
 
@@ -260,8 +307,14 @@ fn a_broken_marker_stops_the_sync_before_anything_is_written() {
     let s = Scratch::new();
     s.write("infra.yml", INFRA);
     s.sync_ok(&[]);
-    s.write("out/host_vars/lab-web.yml", &format!("---\n{START}\nhalf: edited\n"));
-    s.write("infra.yml", &INFRA.replace("description: Lab\n", "description: Lab 2\n"));
+    s.write(
+        "out/host_vars/lab-web.yml",
+        &format!("---\n{START}\nhalf: edited\n"),
+    );
+    s.write(
+        "infra.yml",
+        &INFRA.replace("description: Lab\n", "description: Lab 2\n"),
+    );
     let before = s.tree("out");
     let run = s.run(&["sync", "infra.yml", "--base-dir", "out"]);
     assert_eq!(run.code, 1);
@@ -282,7 +335,11 @@ fn an_unreadable_target_stops_the_sync_before_anything_is_written() {
     std::fs::create_dir_all(s.path("out/host_vars/lab-web.yml")).unwrap();
     let run = s.run(&["sync", "infra.yml", "--base-dir", "out"]);
     assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("ERROR: out/host_vars/lab-web.yml: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("ERROR: out/host_vars/lab-web.yml: "),
+        "{}",
+        run.stderr
+    );
     assert!(!s.path("out/group_vars/all.yml").exists());
 }
 
@@ -292,12 +349,25 @@ fn rewritten_files_keep_their_permissions_and_no_temporary_file_remains() {
     s.write("infra.yml", INFRA);
     s.sync_ok(&[]);
     let file = s.path("out/group_vars/lab.yml");
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    s.write("infra.yml", &INFRA.replace("description: Lab\n", "description: Lab 2\n"));
+    s.write(
+        "infra.yml",
+        &INFRA.replace("description: Lab\n", "description: Lab 2\n"),
+    );
     s.sync_ok(&[]);
-    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
-    let leftovers: Vec<_> = s.tree("out").into_keys().filter(|f| f.contains(".tmp")).collect();
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let leftovers: Vec<_> = s
+        .tree("out")
+        .into_keys()
+        .filter(|f| f.contains(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -305,7 +375,10 @@ fn rewritten_files_keep_their_permissions_and_no_temporary_file_remains() {
 fn no_domains_means_nothing_to_generate() {
     for domains in ["domains:\n", "domains: {}\n", "domains: null\n"] {
         let s = Scratch::new();
-        s.write("infra.yml", &format!("project_name: p\nglobal: {{}}\n{domains}"));
+        s.write(
+            "infra.yml",
+            &format!("project_name: p\nglobal: {{}}\n{domains}"),
+        );
         let run = s.sync_ok(&[]);
         assert_eq!(run.stdout, "No domains defined. Nothing to generate.\n");
         assert!(!s.path("out").exists());
@@ -332,14 +405,20 @@ fn firewall_vm_mode_adds_sys_firewall_and_says_so() {
     let s = Scratch::new();
     s.write(
         "infra.yml",
-        &INFRA.replace("default_user: root\n", "default_user: root\n  firewall_mode: vm\n"),
+        &INFRA.replace(
+            "default_user: root\n",
+            "default_user: root\n  firewall_mode: vm\n",
+        ),
     );
     let run = s.sync_ok(&[]);
     assert_eq!(
         run.stderr,
         "INFO: firewall_mode is 'vm' — auto-created sys-firewall in admin domain (ip: 10.100.0.253)\n"
     );
-    assert!(run.stdout.contains("  Written: out/host_vars/sys-firewall.yml\n"));
+    assert!(
+        run.stdout
+            .contains("  Written: out/host_vars/sys-firewall.yml\n")
+    );
     assert_eq!(
         s.read("out/host_vars/sys-firewall.yml"),
         managed(
@@ -350,13 +429,20 @@ fn firewall_vm_mode_adds_sys_firewall_and_says_so() {
              instance_roles:\n  - base_system\n  - firewall_router\n"
         )
     );
-    assert!(s.read("out/inventory/admin.yml").contains("        sys-firewall:\n          ansible_host: 10.100.0.253\n"));
+    assert!(
+        s.read("out/inventory/admin.yml")
+            .contains("        sys-firewall:\n          ansible_host: 10.100.0.253\n")
+    );
 }
 
 #[test]
 fn privileged_lxc_follows_the_nesting_context() {
     let s = Scratch::new();
-    let infra = INFRA.replace("limits.cpu: \"2\"", "limits.cpu: \"2\"\n          security.privileged: \"true\"")
+    let infra = INFRA
+        .replace(
+            "limits.cpu: \"2\"",
+            "limits.cpu: \"2\"\n          security.privileged: \"true\"",
+        )
         .replace("type: vm\n", "type: lxc\n");
     s.write("infra.yml", &infra);
     s.write("context/vm_nested", "false\n");
