@@ -1,7 +1,7 @@
 //! Helpers shared by the CLI tests: run the real binary in a scratch
 //! directory, with a private nesting context (never /etc/anklume).
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::new_without_default)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
