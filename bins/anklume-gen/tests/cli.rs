@@ -203,7 +203,7 @@ fn domain_redefined_in_a_later_file_overrides_and_warns() {
         "admin-ansible is gone, so the policy's 'from' is unknown"
     );
     assert!(run.stderr.starts_with(
-        "WARNING: infra/domains/30-override.yml:1:1: Domain 'admin' in infra/domains/30-override.yml overrides existing definition.\n"
+        "WARNING: infra/domains/30-override.yml:1:1: Domain 'admin' in 30-override.yml overrides existing definition.\n"
     ), "{}", run.stderr);
     assert!(run.stderr.contains("infra/policies.yml:2:11: network_policies[0]: 'from: admin-ansible' is not a known domain, machine, or 'host'"), "{}", run.stderr);
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::Report;
+use crate::location::Location;
 use crate::yaml::{Entry, Node, NodeKind, Scalar, parse_document};
 
 /// Problems that stop loading before validation can start.
@@ -113,54 +114,33 @@ fn read_directory(dir: &Path, report: &mut Report) -> Result<Option<Option<Node>
     if !base_path.is_file() {
         return Err(SourceError::MissingBase(dir.display().to_string()));
     }
-    let Some(Some(mut base)) = read_yaml(&base_path, report)? else {
+    let Some(base) = read_yaml(&base_path, report)? else {
         return Ok(None);
     };
+    // An empty base.yml is an empty mapping: the checks then say which
+    // required keys are missing.
+    let mut base = base.unwrap_or_else(|| Node {
+        kind: NodeKind::Map(Vec::new()),
+        location: Location::file_start(&Arc::from(base_path.display().to_string())),
+    });
+    let base_location = base.location.clone();
     let NodeKind::Map(top) = &mut base.kind else {
-        return Ok(Some(Some(base)));
+        return Ok(Some(Some(base))); // Not a mapping: the checks report it.
     };
 
-    for path in domain_files(&dir.join("domains"))? {
+    let domains_dir = dir.join("domains");
+    if domains_dir.is_dir() {
+        // A domains/ directory supplies `domains`, even when it adds none.
+        entry_or_insert(top, "domains", &base_location);
+    }
+    for path in domain_files(&domains_dir)? {
         let Some(node) = read_yaml(&path, report)? else {
             return Ok(None);
         };
         let Some(node) = node else {
             continue; // An empty domain file adds nothing.
         };
-        let file = path.display().to_string();
-        let Some(domains) = node.entries() else {
-            report.error(
-                Some(&node.location),
-                format!(
-                    "{file} must be a mapping of domain name to domain, got {}",
-                    node.type_name()
-                ),
-            );
-            continue;
-        };
-        let target = entry_or_insert(top, "domains", &node);
-        if target.value.is_null() {
-            target.value = Node {
-                kind: NodeKind::Map(Vec::new()),
-                location: node.location.clone(),
-            };
-        }
-        let NodeKind::Map(existing) = &mut target.value.kind else {
-            continue; // `domains` of the wrong type: the checks report it.
-        };
-        for domain in domains {
-            let name = domain.key.display();
-            match existing.iter_mut().find(|e| e.key.display() == name) {
-                Some(slot) => {
-                    report.warning(
-                        Some(&domain.key.location),
-                        format!("Domain '{name}' in {file} overrides existing definition."),
-                    );
-                    slot.value = domain.value.clone();
-                }
-                None => existing.push(domain.clone()),
-            }
-        }
+        merge_domains(top, &node, &path, report);
     }
 
     let policies_path = dir.join("policies.yml");
@@ -171,7 +151,8 @@ fn read_directory(dir: &Path, report: &mut Report) -> Result<Option<Option<Node>
         if let Some(node) = node {
             match node.get("network_policies") {
                 Some(policies) => {
-                    entry_or_insert(top, "network_policies", &node).value = policies.value.clone()
+                    entry_or_insert(top, "network_policies", &node.location).value =
+                        policies.value.clone();
                 }
                 None => report.warning(
                     Some(&node.location),
@@ -184,6 +165,49 @@ fn read_directory(dir: &Path, report: &mut Report) -> Result<Option<Option<Node>
         }
     }
     Ok(Some(Some(base)))
+}
+
+/// Merges the domains of one `domains/*.yml` file into `domains`: a new
+/// name is appended, a known one replaces the body in place (warned).
+fn merge_domains(top: &mut Vec<Entry>, node: &Node, path: &Path, report: &mut Report) {
+    let Some(domains) = node.entries() else {
+        report.error(
+            Some(&node.location),
+            format!(
+                "{} must be a mapping of domain name to domain, got {}",
+                path.display(),
+                node.type_name()
+            ),
+        );
+        return;
+    };
+    let target = entry_or_insert(top, "domains", &node.location);
+    if target.value.is_null() {
+        target.value = Node {
+            kind: NodeKind::Map(Vec::new()),
+            location: node.location.clone(),
+        };
+    }
+    let NodeKind::Map(existing) = &mut target.value.kind else {
+        return; // `domains` of the wrong type: the checks report it.
+    };
+    // The message names the file as the original did: its file name.
+    let file = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    for domain in domains {
+        let name = domain.key.display();
+        match existing.iter_mut().find(|e| e.key.display() == name) {
+            Some(slot) => {
+                report.warning(
+                    Some(&domain.key.location),
+                    format!("Domain '{name}' in {file} overrides existing definition."),
+                );
+                slot.value = domain.value.clone();
+            }
+            None => existing.push(domain.clone()),
+        }
+    }
 }
 
 /// `domains/*.yml`, sorted by file name. A missing directory is no domains.
@@ -207,7 +231,7 @@ fn domain_files(dir: &Path) -> Result<Vec<PathBuf>, SourceError> {
     Ok(files)
 }
 
-fn entry_or_insert<'a>(top: &'a mut Vec<Entry>, key: &str, near: &Node) -> &'a mut Entry {
+fn entry_or_insert<'a>(top: &'a mut Vec<Entry>, key: &str, near: &Location) -> &'a mut Entry {
     let position = top.iter().position(|e| e.key.display() == key);
     let index = position.unwrap_or_else(|| {
         let scalar = |text: &str| Node {
@@ -216,7 +240,7 @@ fn entry_or_insert<'a>(top: &'a mut Vec<Entry>, key: &str, near: &Node) -> &'a m
                 plain: true,
                 tag: None,
             }),
-            location: near.location.clone(),
+            location: near.clone(),
         };
         top.push(Entry {
             key: scalar(key),

@@ -75,7 +75,7 @@ impl Checker<'_> {
         }
         keys::warn_unknown(body, keys::DOMAIN, &format!("domain '{name}'"), self.report);
 
-        let subnet_id = match body.get("subnet_id") {
+        let subnet_id = match body.get("subnet_id").filter(|e| !e.value.is_null()) {
             None => {
                 self.report
                     .error(at, format!("Domain '{name}': missing subnet_id"));
@@ -98,7 +98,7 @@ impl Checker<'_> {
         if let Some(id) = subnet_id {
             if let Some(first) = subnet_owners.get(&id) {
                 self.report.error(
-                    Some(&body.get("subnet_id")?.value.location),
+                    body.get("subnet_id").map(|e| &e.value.location),
                     format!("Domain '{name}': subnet_id {id} already used by '{first}'"),
                 );
             } else {
@@ -241,10 +241,10 @@ impl Checker<'_> {
         );
 
         let instance_type = match body.get("type").filter(|e| !e.value.is_null()) {
-            None => InstanceType::Lxc,
+            None => Some(InstanceType::Lxc),
             Some(e) => match e.value.as_str() {
-                Some("lxc") => InstanceType::Lxc,
-                Some("vm") => InstanceType::Vm,
+                Some("lxc") => Some(InstanceType::Lxc),
+                Some("vm") => Some(InstanceType::Vm),
                 _ => {
                     self.report.error(
                         Some(&e.value.location),
@@ -253,13 +253,14 @@ impl Checker<'_> {
                             e.value.display()
                         ),
                     );
-                    InstanceType::Lxc
+                    None
                 }
             },
         };
-        if instance_type == InstanceType::Lxc {
+        if instance_type == Some(InstanceType::Lxc) {
             self.privileged_policy(body, &name);
         }
+        let instance_type = instance_type.unwrap_or_default();
         let ip = self.machine_ip(body, &name, network);
         let ephemeral = self.boolean(body, "ephemeral", domain_ephemeral, |t| {
             format!("Machine '{name}': ephemeral must be a boolean, got {t}")

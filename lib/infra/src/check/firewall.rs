@@ -21,12 +21,8 @@ pub(super) fn add_firewall_vm(
         return;
     }
     let Some(admin) = domains.iter_mut().find(|d| d.name == ADMIN_DOMAIN) else {
-        let at = root
-            .get("global")
-            .and_then(|g| g.value.get("firewall_mode"))
-            .map(|e| e.value.location.clone());
         checker.report.error(
-            at.as_ref(),
+            firewall_mode_location(root).as_ref(),
             "firewall_mode is 'vm' but no 'admin' domain exists. Cannot auto-create sys-firewall.",
         );
         return;
@@ -35,9 +31,10 @@ pub(super) fn add_firewall_vm(
         .base_subnet
         .address(admin.subnet_id, FIREWALL_VM_HOST);
     if let Some(first) = checker.ips.get(&ip.to_string()) {
+        // Located at `firewall_mode: vm`, the setting that adds the VM.
         checker.report.error(
-            None,
-            format!("Machine '{FIREWALL_VM}': IP {ip} already used by '{first}' (the firewall VM of firewall_mode: vm takes .{FIREWALL_VM_HOST} of the admin subnet)"),
+            firewall_mode_location(root).as_ref(),
+            format!("Machine '{FIREWALL_VM}': IP {ip} already used by '{first}'"),
         );
         return;
     }
@@ -68,4 +65,10 @@ pub(super) fn add_firewall_vm(
             "firewall_mode is 'vm' — auto-created sys-firewall in admin domain (ip: {ip})"
         ));
     }
+}
+
+fn firewall_mode_location(root: &Node) -> Option<crate::location::Location> {
+    root.get("global")
+        .and_then(|g| g.value.get("firewall_mode"))
+        .map(|e| e.value.location.clone())
 }

@@ -27,7 +27,7 @@ pub(crate) fn check(
     report: &mut Report,
 ) -> Option<Infra> {
     let start = Location::file_start(file);
-    let Some(root) = root else {
+    let Some(root) = root.filter(|r| !r.is_null()) else {
         for key in REQUIRED {
             report.error(Some(&start), format!("Missing required key: {key}"));
         }
@@ -64,7 +64,15 @@ pub(crate) fn check(
     let project_name = checker.project_name(&root.get("project_name")?.value);
     let global = checker.global(&root.get("global")?.value);
     let mut domains = checker.domains(&root.get("domains")?.value, &global);
-    checker.gpu_policy(&domains, &global);
+    // An invalid gpu_policy is reported once, not again as 'exclusive'.
+    if !checker
+        .report
+        .errors
+        .iter()
+        .any(|e| e.message.starts_with("global.gpu_policy"))
+    {
+        checker.gpu_policy(&domains, &global);
+    }
     let network_policies = root
         .get("network_policies")
         .and_then(|e| checker.network_policies(&e.value, &domains));

@@ -81,7 +81,7 @@ impl Checker<'_> {
         prefix: &str,
         domains: &[Domain],
     ) -> Option<Endpoint> {
-        let Some(entry) = item.get(key) else {
+        let Some(entry) = item.get(key).filter(|e| !e.value.is_null()) else {
             self.report
                 .error(Some(&item.location), format!("{prefix}: missing '{key}'"));
             return None;
@@ -99,8 +99,7 @@ impl Checker<'_> {
                     domain: domain.clone(),
                 })
         };
-        let valid_reference =
-            matches!(entry.value.kind, NodeKind::Scalar(_)) && !entry.value.is_null();
+        let valid_reference = matches!(entry.value.kind, NodeKind::Scalar(_));
         if endpoint.is_none() || !valid_reference {
             self.report.error(
                 Some(&entry.value.location),
