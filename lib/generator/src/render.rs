@@ -16,32 +16,61 @@ pub struct RenderedFile {
     pub managed_yaml: String,
 }
 
-/// Every file, in the order they are written: `group_vars/all.yml`, then
-/// per domain its inventory, its group_vars and its machines' host_vars.
-pub fn render(infra: &Infra) -> Vec<RenderedFile> {
-    let machine_count: usize = infra.domains.iter().map(|d| d.machines.len()).sum();
-    let mut files = Vec::with_capacity(1 + 2 * infra.domains.len() + machine_count);
-    files.push(RenderedFile {
-        path: PathBuf::from("group_vars/all.yml"),
-        managed_yaml: to_yaml(&all_vars(infra)),
-    });
-    for domain in &infra.domains {
-        files.push(RenderedFile {
-            path: PathBuf::from(format!("inventory/{}.yml", domain.name)),
-            managed_yaml: to_yaml(&inventory(domain)),
-        });
-        files.push(RenderedFile {
-            path: PathBuf::from(format!("group_vars/{}.yml", domain.name)),
-            managed_yaml: to_yaml(&domain_vars(infra, domain)),
-        });
-        for machine in &domain.machines {
-            files.push(RenderedFile {
-                path: PathBuf::from(format!("host_vars/{}.yml", machine.name)),
-                managed_yaml: to_yaml(&host_vars(machine)),
-            });
+/// One file to generate, before its content is rendered: cheap to list,
+/// so the (parallel) sync renders each file where it is planned.
+#[derive(Clone, Copy, Debug)]
+pub enum FileSpec<'a> {
+    AllVars,
+    Inventory(&'a Domain),
+    DomainVars(&'a Domain),
+    HostVars(&'a Machine),
+}
+
+impl FileSpec<'_> {
+    /// Path relative to the base directory.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            FileSpec::AllVars => PathBuf::from("group_vars/all.yml"),
+            FileSpec::Inventory(d) => PathBuf::from(format!("inventory/{}.yml", d.name)),
+            FileSpec::DomainVars(d) => PathBuf::from(format!("group_vars/{}.yml", d.name)),
+            FileSpec::HostVars(m) => PathBuf::from(format!("host_vars/{}.yml", m.name)),
         }
     }
+
+    /// The YAML of the file's managed section.
+    pub fn render(&self, infra: &Infra) -> String {
+        to_yaml(&match self {
+            FileSpec::AllVars => all_vars(infra),
+            FileSpec::Inventory(d) => inventory(d),
+            FileSpec::DomainVars(d) => domain_vars(infra, d),
+            FileSpec::HostVars(m) => host_vars(m),
+        })
+    }
+}
+
+/// Every file, in the order they are written: `group_vars/all.yml`, then
+/// per domain its inventory, its group_vars and its machines' host_vars.
+pub fn file_specs(infra: &Infra) -> Vec<FileSpec<'_>> {
+    let machine_count: usize = infra.domains.iter().map(|d| d.machines.len()).sum();
+    let mut files = Vec::with_capacity(1 + 2 * infra.domains.len() + machine_count);
+    files.push(FileSpec::AllVars);
+    for domain in &infra.domains {
+        files.push(FileSpec::Inventory(domain));
+        files.push(FileSpec::DomainVars(domain));
+        files.extend(domain.machines.iter().map(FileSpec::HostVars));
+    }
     files
+}
+
+/// Every file with its content, in write order.
+pub fn render(infra: &Infra) -> Vec<RenderedFile> {
+    file_specs(infra)
+        .into_iter()
+        .map(|spec| RenderedFile {
+            path: spec.path(),
+            managed_yaml: spec.render(infra),
+        })
+        .collect()
 }
 
 pub fn all_vars(infra: &Infra) -> Value {

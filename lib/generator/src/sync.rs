@@ -12,7 +12,7 @@ use anklume_infra::Infra;
 
 use crate::managed::{self, MarkerError};
 use crate::orphans::{GENERATED_DIRS, Orphan, find_orphans};
-use crate::render::render;
+use crate::render::{FileSpec, file_specs};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SyncOptions {
@@ -81,7 +81,12 @@ struct Planned {
     path: PathBuf,
     /// New content, or `None` when the file is already up to date.
     content: Option<String>,
+    /// Permissions to keep (those of the existing file), or the default.
+    mode: u32,
 }
+
+/// Mode of files anklume-gen creates.
+const NEW_FILE_MODE: u32 = 0o644;
 
 /// Syncs the tree for `infra` under `base_dir`. On error nothing has been
 /// written, or (for a write failure) every file is either old or new.
@@ -142,38 +147,18 @@ fn lock(base_dir: &Path) -> Result<File, SyncError> {
     Ok(dir)
 }
 
+/// Renders every file and merges it with what is on disk, in parallel;
+/// results keep the write order.
 fn plan(infra: &Infra, base_dir: &Path) -> Result<Vec<Planned>, Vec<SyncError>> {
+    let specs = file_specs(infra);
+    let results = parallel_map(&specs, |spec| plan_file(infra, spec, base_dir));
     let mut errors = Vec::new();
-    let mut planned = Vec::new();
-    for file in render(infra) {
-        let full = base_dir.join(&file.path);
-        let content = match fs::read(&full) {
-            Ok(bytes) => match String::from_utf8(bytes) {
-                Ok(existing) => match managed::update(&existing, &file.managed_yaml) {
-                    Ok(updated) => (updated != existing).then_some(updated),
-                    Err(source) => {
-                        errors.push(SyncError::Markers { path: full, source });
-                        continue;
-                    }
-                },
-                Err(_) => {
-                    let source = io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text");
-                    errors.push(SyncError::Io { path: full, source });
-                    continue;
-                }
-            },
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Some(managed::new_file(&file.managed_yaml))
-            }
-            Err(source) => {
-                errors.push(SyncError::Io { path: full, source });
-                continue;
-            }
-        };
-        planned.push(Planned {
-            path: file.path,
-            content,
-        });
+    let mut planned = Vec::with_capacity(results.len());
+    for result in results {
+        match result {
+            Ok(p) => planned.push(p),
+            Err(e) => errors.push(e),
+        }
     }
     if errors.is_empty() {
         Ok(planned)
@@ -182,25 +167,85 @@ fn plan(infra: &Infra, base_dir: &Path) -> Result<Vec<Planned>, Vec<SyncError>> 
     }
 }
 
+fn plan_file(infra: &Infra, spec: &FileSpec<'_>, base_dir: &Path) -> Result<Planned, SyncError> {
+    let path = spec.path();
+    let full = base_dir.join(&path);
+    let managed_yaml = spec.render(infra);
+    let (existing, mode) = match read_existing(&full) {
+        Ok(found) => found,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let content = Some(managed::new_file(&managed_yaml));
+            return Ok(Planned {
+                path,
+                content,
+                mode: NEW_FILE_MODE,
+            });
+        }
+        Err(source) => return Err(SyncError::Io { path: full, source }),
+    };
+    let updated = managed::update(&existing, &managed_yaml)
+        .map_err(|source| SyncError::Markers { path: full, source })?;
+    let content = (updated != existing).then_some(updated);
+    Ok(Planned {
+        path,
+        content,
+        mode,
+    })
+}
+
+/// The file's text and permission bits, from one open.
+fn read_existing(path: &Path) -> io::Result<(String, u32)> {
+    let mut file = File::open(path)?;
+    let mode = file.metadata()?.permissions().mode() & 0o7777;
+    let mut text = String::new();
+    io::Read::read_to_string(&mut file, &mut text)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))?;
+    Ok((text, mode))
+}
+
 fn write(plan: &[Planned], base_dir: &Path) -> Result<(), SyncError> {
     for dir in GENERATED_DIRS {
         let dir = base_dir.join(dir);
         fs::create_dir_all(&dir).map_err(SyncError::io(&dir))?;
     }
-    for planned in plan {
-        if let Some(content) = &planned.content {
-            write_atomically(&base_dir.join(&planned.path), content)?;
-        }
+    let changed: Vec<&Planned> = plan.iter().filter(|p| p.content.is_some()).collect();
+    parallel_map(&changed, |planned| {
+        let content = planned.content.as_deref().unwrap_or_default();
+        write_atomically(&base_dir.join(&planned.path), content, planned.mode)
+    })
+    .into_iter()
+    .collect()
+}
+
+/// `f` over `items` on the machine's cores (file I/O is mostly waiting on
+/// the kernel); results in input order. Small jobs stay on one thread.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+        .min(items.len() / MIN_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return items.iter().map(&f).collect();
     }
-    Ok(())
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("sync worker panicked"))
+            .collect()
+    })
 }
 
 /// Writes a temporary file beside `path` and renames it over `path`: a
-/// reader sees the old or the new file, never a partial one. An existing
-/// file keeps its permissions.
-fn write_atomically(path: &Path, content: &str) -> Result<(), SyncError> {
+/// reader sees the old or the new file, never a partial one.
+fn write_atomically(path: &Path, content: &str, mode: u32) -> Result<(), SyncError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
     let mut file = tempfile::Builder::new()
         .prefix(".anklume-gen-")
         .suffix(".tmp")

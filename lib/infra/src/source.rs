@@ -236,7 +236,7 @@ fn entry_or_insert<'a>(top: &'a mut Vec<Entry>, key: &str, near: &Location) -> &
     let index = position.unwrap_or_else(|| {
         let scalar = |text: &str| Node {
             kind: NodeKind::Scalar(Scalar {
-                text: text.to_owned(),
+                text: text.into(),
                 plain: true,
                 tag: None,
             }),

@@ -459,7 +459,11 @@ impl Checker<'_> {
         let roles: Option<Vec<String>> = entry.value.items().and_then(|items| {
             items
                 .iter()
-                .map(|r| r.scalar().filter(|_| !r.is_null()).map(|s| s.text.clone()))
+                .map(|r| {
+                    r.scalar()
+                        .filter(|_| !r.is_null())
+                        .map(|s| s.text.to_string())
+                })
                 .collect()
         });
         if roles.is_none() {

@@ -46,10 +46,12 @@ pub(crate) const POLICY: &[&str] = &[
 /// where, e.g. `domain 'pro'`.
 pub(crate) fn warn_unknown(map: &Node, known: &[&str], within: &str, report: &mut Report) {
     for entry in map.entries().unwrap_or_default() {
-        let key = entry.key.display();
-        if known.contains(&key.as_str()) {
+        if let Some(s) = entry.key.scalar()
+            && known.contains(&s.text.as_str())
+        {
             continue;
         }
+        let key = entry.key.display();
         let hint = suggestion(&key, known)
             .map(|s| format!(" (did you mean '{s}'?)"))
             .unwrap_or_default();

@@ -101,7 +101,7 @@ impl Checker<'_> {
     fn project_name(&mut self, node: &Node) -> Option<String> {
         match &node.kind {
             NodeKind::Scalar(_) if node.is_null() => None,
-            NodeKind::Scalar(s) => Some(s.text.clone()),
+            NodeKind::Scalar(s) => Some(s.text.to_string()),
             _ => {
                 self.report.error(
                     Some(&node.location),
@@ -187,7 +187,7 @@ impl Checker<'_> {
         let value = &map.get(key)?.value;
         match &value.kind {
             NodeKind::Scalar(_) if value.is_null() => None,
-            NodeKind::Scalar(s) => Some(s.text.clone()),
+            NodeKind::Scalar(s) => Some(s.text.to_string()),
             _ => {
                 self.report.error(
                     Some(&value.location),

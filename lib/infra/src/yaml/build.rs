@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 
-use super::{Entry, Node, NodeKind, Resolved, Scalar};
+use compact_str::CompactString;
+
+use super::{CoreTag, Entry, Node, NodeKind, Resolved, Scalar};
 use crate::diagnostic::Diagnostic;
 use crate::location::Location;
 
@@ -66,7 +68,9 @@ enum Frame {
         entries: Vec<Entry>,
         merged: Vec<Entry>,
         pending_key: Option<Node>,
-        seen: HashMap<KeyId, Location>,
+        /// Key → entry index, built once a mapping grows large; small
+        /// mappings are scanned (cheaper than hashing every key).
+        index: Option<HashMap<KeyId, usize>>,
         location: Location,
         anchor: usize,
     },
@@ -99,10 +103,10 @@ impl Builder {
             Event::Scalar(text, style, anchor, tag) => {
                 let tag = tag
                     .filter(|t| t.is_yaml_core_schema())
-                    .map(|t| t.suffix.clone());
+                    .map(|t| CoreTag::from_suffix(&t.suffix));
                 let node = Node {
                     kind: NodeKind::Scalar(Scalar {
-                        text: text.into_owned(),
+                        text: CompactString::from(text.as_ref()),
                         plain: style == ScalarStyle::Plain,
                         tag,
                     }),
@@ -138,18 +142,19 @@ impl Builder {
                     entries: Vec::new(),
                     merged: Vec::new(),
                     pending_key: None,
-                    seen: HashMap::new(),
+                    index: None,
                     location: self.location(span),
                     anchor,
                 });
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq {
-                    items,
+                    mut items,
                     location,
                     anchor,
                 }) = self.stack.pop()
                 {
+                    items.shrink_to_fit();
                     let node = Node {
                         kind: NodeKind::Seq(items),
                         location,
@@ -166,8 +171,10 @@ impl Builder {
                     ..
                 }) = self.stack.pop()
                 {
+                    let mut entries = apply_merge(merged, entries);
+                    entries.shrink_to_fit();
                     let node = Node {
-                        kind: NodeKind::Map(apply_merge(merged, entries)),
+                        kind: NodeKind::Map(entries),
                         location,
                     };
                     self.finish(node, anchor)?;
@@ -219,7 +226,7 @@ impl Builder {
                 entries,
                 merged,
                 pending_key,
-                seen,
+                index,
                 ..
             }) => {
                 let key = pending_key.take().expect("pending key present");
@@ -228,23 +235,58 @@ impl Builder {
                         .map_err(|message| Diagnostic::new(Some(&node.location), message))?;
                     return Ok(());
                 }
-                let id = key_id(&key);
-                if let Some(first) = seen.get(&id) {
+                if let Some(first) = find_key(entries, index, &key) {
+                    let first_line = entries[first].key.location.line;
                     self.problems.push(Diagnostic::new(
                         Some(&key.location),
                         format!(
-                            "duplicate key '{}' (first defined at line {})",
+                            "duplicate key '{}' (first defined at line {first_line})",
                             key.display(),
-                            first.line
                         ),
                     ));
                 } else {
-                    seen.insert(id, key.location.clone());
+                    if let Some(index) = index {
+                        index.insert(key_id(&key), entries.len());
+                    }
                     entries.push(Entry { key, value: node });
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Mappings larger than this get a hash index for duplicate detection.
+const INDEX_FROM: usize = 32;
+
+/// Index of the entry whose key equals `key`.
+fn find_key(
+    entries: &[Entry],
+    index: &mut Option<HashMap<KeyId, usize>>,
+    key: &Node,
+) -> Option<usize> {
+    if index.is_none() && entries.len() >= INDEX_FROM {
+        *index = Some(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (key_id(&e.key), i))
+                .collect(),
+        );
+    }
+    match index {
+        Some(index) => index.get(&key_id(key)).copied(),
+        None => entries.iter().position(|e| same_key(&e.key, key)),
+    }
+}
+
+/// Keys are equal when they have the same type and value: `1` and `"1"`
+/// differ, as in YAML.
+fn same_key(a: &Node, b: &Node) -> bool {
+    match (a.resolved(), b.resolved()) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => a.display() == b.display(),
+        _ => false,
     }
 }
 
@@ -279,8 +321,7 @@ fn merge_sources(value: &Node, merged: &mut Vec<Entry>) -> Result<(), String> {
             return Err("'<<' merge key needs a mapping or a list of mappings".into());
         };
         for entry in entries {
-            let id = key_id(&entry.key);
-            if !merged.iter().any(|m| key_id(&m.key) == id) {
+            if !merged.iter().any(|m| same_key(&m.key, &entry.key)) {
                 merged.push(entry.clone());
             }
         }
@@ -296,10 +337,7 @@ fn apply_merge(merged: Vec<Entry>, entries: Vec<Entry>) -> Vec<Entry> {
     }
     let mut out: Vec<Entry> = merged
         .into_iter()
-        .filter(|m| {
-            let id = key_id(&m.key);
-            !entries.iter().any(|e| key_id(&e.key) == id)
-        })
+        .filter(|m| !entries.iter().any(|e| same_key(&e.key, &m.key)))
         .collect();
     out.extend(entries);
     out

