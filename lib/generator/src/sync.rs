@@ -77,12 +77,22 @@ impl SyncError {
 }
 
 /// What must happen to one file.
-struct Planned {
+struct Planned<'a> {
+    spec: FileSpec<'a>,
     path: PathBuf,
-    /// New content, or `None` when the file is already up to date.
-    content: Option<String>,
+    action: Action,
     /// Permissions to keep (those of the existing file), or the default.
     mode: u32,
+}
+
+enum Action {
+    Unchanged,
+    /// A new file. Its content is rendered again when written rather than
+    /// kept: a first sync of 10,000 machines would otherwise hold every
+    /// file in memory at once.
+    Create,
+    /// An existing file's new content.
+    Update(String),
 }
 
 /// Mode of files anklume-gen creates.
@@ -105,15 +115,15 @@ pub fn sync(
     let plan = plan(infra, base_dir)?;
     let mut summary = SyncSummary::default();
     if !options.dry_run {
-        write(&plan, base_dir).map_err(|e| vec![e])?;
+        write(&plan, infra, base_dir).map_err(|e| vec![e])?;
     }
     summary.files = plan
         .into_iter()
         .map(|p| FileResult {
-            status: match (&p.content, options.dry_run) {
-                (None, _) => FileStatus::Unchanged,
-                (Some(_), true) => FileStatus::WouldWrite,
-                (Some(_), false) => FileStatus::Written,
+            status: match (&p.action, options.dry_run) {
+                (Action::Unchanged, _) => FileStatus::Unchanged,
+                (_, true) => FileStatus::WouldWrite,
+                (_, false) => FileStatus::Written,
             },
             path: p.path,
         })
@@ -149,7 +159,7 @@ fn lock(base_dir: &Path) -> Result<File, SyncError> {
 
 /// Renders every file and merges it with what is on disk, in parallel;
 /// results keep the write order.
-fn plan(infra: &Infra, base_dir: &Path) -> Result<Vec<Planned>, Vec<SyncError>> {
+fn plan<'a>(infra: &'a Infra, base_dir: &Path) -> Result<Vec<Planned<'a>>, Vec<SyncError>> {
     let specs = file_specs(infra);
     let results = parallel_map(&specs, |spec| plan_file(infra, spec, base_dir));
     let mut errors = Vec::new();
@@ -167,28 +177,37 @@ fn plan(infra: &Infra, base_dir: &Path) -> Result<Vec<Planned>, Vec<SyncError>> 
     }
 }
 
-fn plan_file(infra: &Infra, spec: &FileSpec<'_>, base_dir: &Path) -> Result<Planned, SyncError> {
+fn plan_file<'a>(
+    infra: &Infra,
+    spec: &FileSpec<'a>,
+    base_dir: &Path,
+) -> Result<Planned<'a>, SyncError> {
     let path = spec.path();
     let full = base_dir.join(&path);
-    let managed_yaml = spec.render(infra);
     let (existing, mode) = match read_existing(&full) {
         Ok(found) => found,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let content = Some(managed::new_file(&managed_yaml));
+            let (spec, action, mode) = (*spec, Action::Create, NEW_FILE_MODE);
             return Ok(Planned {
+                spec,
                 path,
-                content,
-                mode: NEW_FILE_MODE,
+                action,
+                mode,
             });
         }
         Err(source) => return Err(SyncError::Io { path: full, source }),
     };
-    let updated = managed::update(&existing, &managed_yaml)
+    let updated = managed::update(&existing, &spec.render(infra))
         .map_err(|source| SyncError::Markers { path: full, source })?;
-    let content = (updated != existing).then_some(updated);
+    let action = if updated == existing {
+        Action::Unchanged
+    } else {
+        Action::Update(updated)
+    };
     Ok(Planned {
+        spec: *spec,
         path,
-        content,
+        action,
         mode,
     })
 }
@@ -203,15 +222,24 @@ fn read_existing(path: &Path) -> io::Result<(String, u32)> {
     Ok((text, mode))
 }
 
-fn write(plan: &[Planned], base_dir: &Path) -> Result<(), SyncError> {
+fn write(plan: &[Planned<'_>], infra: &Infra, base_dir: &Path) -> Result<(), SyncError> {
     for dir in GENERATED_DIRS {
         let dir = base_dir.join(dir);
         fs::create_dir_all(&dir).map_err(SyncError::io(&dir))?;
     }
-    let changed: Vec<&Planned> = plan.iter().filter(|p| p.content.is_some()).collect();
+    let changed: Vec<&Planned> = plan
+        .iter()
+        .filter(|p| !matches!(p.action, Action::Unchanged))
+        .collect();
     parallel_map(&changed, |planned| {
-        let content = planned.content.as_deref().unwrap_or_default();
-        write_atomically(&base_dir.join(&planned.path), content, planned.mode)
+        let full = base_dir.join(&planned.path);
+        match &planned.action {
+            Action::Update(content) => write_atomically(&full, content, planned.mode),
+            _ => {
+                let content = managed::new_file(&planned.spec.render(infra));
+                write_atomically(&full, &content, planned.mode)
+            }
+        }
     })
     .into_iter()
     .collect()

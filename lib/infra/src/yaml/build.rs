@@ -29,6 +29,8 @@ pub(crate) fn parse_document(
     let mut builder = Builder {
         file: Arc::clone(file),
         stack: Vec::new(),
+        items: Vec::new(),
+        entries: Vec::new(),
         anchors: HashMap::new(),
         node_count: 0,
         root: None,
@@ -51,6 +53,9 @@ pub(crate) fn parse_document(
 struct Builder {
     file: Arc<str>,
     stack: Vec<Frame>,
+    /// Children of the open sequences / mappings, innermost last.
+    items: Vec<Node>,
+    entries: Vec<Entry>,
     anchors: HashMap<usize, (Node, usize)>,
     node_count: usize,
     root: Option<Node>,
@@ -58,18 +63,20 @@ struct Builder {
     problems: Vec<Diagnostic>,
 }
 
+/// An open collection. Its children sit on the builder's scratch stacks
+/// from `start` on, so each finished collection is one exact allocation.
 enum Frame {
     Seq {
-        items: Vec<Node>,
+        start: usize,
         location: Location,
         anchor: usize,
     },
     Map {
-        entries: Vec<Entry>,
+        start: usize,
         merged: Vec<Entry>,
         pending_key: Option<Node>,
-        /// Key → entry index, built once a mapping grows large; small
-        /// mappings are scanned (cheaper than hashing every key).
+        /// Key → entry index (from `start`), built once a mapping grows
+        /// large; small mappings are scanned (cheaper than hashing keys).
         index: Option<HashMap<KeyId, usize>>,
         location: Location,
         anchor: usize,
@@ -131,7 +138,7 @@ impl Builder {
             Event::SequenceStart(anchor, _) => {
                 self.open(span)?;
                 self.stack.push(Frame::Seq {
-                    items: Vec::new(),
+                    start: self.items.len(),
                     location: self.location(span),
                     anchor,
                 });
@@ -139,7 +146,7 @@ impl Builder {
             Event::MappingStart(anchor, _) => {
                 self.open(span)?;
                 self.stack.push(Frame::Map {
-                    entries: Vec::new(),
+                    start: self.entries.len(),
                     merged: Vec::new(),
                     pending_key: None,
                     index: None,
@@ -149,12 +156,12 @@ impl Builder {
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq {
-                    mut items,
+                    start,
                     location,
                     anchor,
                 }) = self.stack.pop()
                 {
-                    items.shrink_to_fit();
+                    let items = self.items.split_off(start);
                     let node = Node {
                         kind: NodeKind::Seq(items),
                         location,
@@ -164,15 +171,14 @@ impl Builder {
             }
             Event::MappingEnd => {
                 if let Some(Frame::Map {
-                    entries,
+                    start,
                     merged,
                     location,
                     anchor,
                     ..
                 }) = self.stack.pop()
                 {
-                    let mut entries = apply_merge(merged, entries);
-                    entries.shrink_to_fit();
+                    let entries = apply_merge(merged, self.entries.split_off(start));
                     let node = Node {
                         kind: NodeKind::Map(entries),
                         location,
@@ -217,26 +223,28 @@ impl Builder {
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Seq { .. }) => self.items.push(node),
             Some(Frame::Map {
                 pending_key: pending @ None,
                 ..
             }) => *pending = Some(node),
             Some(Frame::Map {
-                entries,
+                start,
                 merged,
                 pending_key,
                 index,
                 ..
             }) => {
+                let entries = &mut self.entries;
+                let start = *start;
                 let key = pending_key.take().expect("pending key present");
                 if is_merge_key(&key) {
                     merge_sources(&node, merged)
                         .map_err(|message| Diagnostic::new(Some(&node.location), message))?;
                     return Ok(());
                 }
-                if let Some(first) = find_key(entries, index, &key) {
-                    let first_line = entries[first].key.location.line;
+                if let Some(first) = find_key(&entries[start..], index, &key) {
+                    let first_line = entries[start + first].key.location.line;
                     self.problems.push(Diagnostic::new(
                         Some(&key.location),
                         format!(
@@ -246,7 +254,7 @@ impl Builder {
                     ));
                 } else {
                     if let Some(index) = index {
-                        index.insert(key_id(&key), entries.len());
+                        index.insert(key_id(&key), entries.len() - start);
                     }
                     entries.push(Entry { key, value: node });
                 }

@@ -39,6 +39,12 @@ impl Scalar {
 }
 
 pub(crate) fn resolve_plain(text: &str) -> Resolved<'_> {
+    // Fast path: most scalars are names, images or paths, which start with
+    // a character no non-string form starts with.
+    let first = text.as_bytes().first().copied().unwrap_or(b'~');
+    if !(first.is_ascii_digit() || b"+-.~nNtTfF".contains(&first)) {
+        return Resolved::Str(text);
+    }
     if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
         Resolved::Null
     } else if let Some(b) = core_bool(text) {
