@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The real-Incus test environment, shared by the tests and CI.
+#
+#   tests/harness/incus.sh up      install Incus if missing (Debian
+#                                  bookworm-backports), start incusd when no
+#                                  daemon answers, give it a storage pool and
+#                                  the test image; idempotent
+#   tests/harness/incus.sh status  say whether Incus answers
+#   tests/harness/incus.sh image   (re)build the test image only
+#
+# The test image `anklume-test-busybox` is built here from Debian's
+# busybox-static: no image server is reachable on build machines.
+# Tests create their own projects (`anklume-t-*`) and remove them; this
+# script never touches other projects, pools or images.
+set -euo pipefail
+
+IMAGE_ALIAS=${ANKLUME_TEST_IMAGE:-anklume-test-busybox}
+POOL=${ANKLUME_TEST_POOL:-default}
+LOG=${ANKLUME_INCUSD_LOG:-/var/log/anklume-test-incusd.log}
+SOCKET=${INCUS_SOCKET:-/var/lib/incus/unix.socket}
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+answers() { timeout 10 incus query /1.0 >/dev/null 2>&1; }
+
+install_incus() {
+    if command -v incus >/dev/null && [ -x /usr/libexec/incus/incusd ]; then
+        return
+    fi
+    echo "Installing Incus from bookworm-backports..."
+    if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        as_root tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq -t bookworm-backports incus
+}
+
+start_incusd() {
+    if answers; then
+        return
+    fi
+    if [ -S "$SOCKET" ] && pgrep -x incusd >/dev/null; then
+        echo "incusd runs but does not answer yet; waiting"
+    else
+        echo "Starting incusd (log: $LOG)"
+        # No systemd here: start the daemon ourselves, detached.
+        as_root sh -c "nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 &"
+    fi
+    incus admin waitready --timeout 60
+}
+
+ensure_pool() {
+    if ! incus storage show "$POOL" >/dev/null 2>&1; then
+        incus storage create "$POOL" dir
+    fi
+    if ! incus profile device get default root pool >/dev/null 2>&1; then
+        incus profile device add default root disk path=/ pool="$POOL"
+    fi
+}
+
+build_image() {
+    local work
+    work=$(mktemp -d)
+    local root="$work/rootfs"
+    mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root,run,var/log}
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+    done
+    ln -sf ../bin/busybox "$root/sbin/init"
+    cat >"$root/etc/inittab" <<'INIT'
+::sysinit:/bin/mkdir -p /run /tmp
+::respawn:/bin/sleep 2147483647
+::ctrlaltdel:/bin/poweroff -f
+::shutdown:/bin/sync
+INIT
+    echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+    echo "root:x:0:" >"$root/etc/group"
+    cat >"$work/metadata.yaml" <<META
+architecture: $(uname -m)
+creation_date: $(date +%s)
+properties:
+  description: anklume test image (busybox-static)
+  os: busybox
+  release: test
+META
+    tar -C "$work" -czf "$work/image.tar.gz" metadata.yaml rootfs
+    incus image delete "$IMAGE_ALIAS" >/dev/null 2>&1 || true
+    incus image import "$work/image.tar.gz" --alias "$IMAGE_ALIAS" >/dev/null
+    rm -rf "$work"
+    echo "Imported test image $IMAGE_ALIAS"
+}
+
+ensure_image() {
+    incus image show "$IMAGE_ALIAS" >/dev/null 2>&1 || build_image
+}
+
+case "${1:-up}" in
+    up)
+        command -v busybox >/dev/null || [ -x /bin/busybox ] || {
+            as_root apt-get install -y -qq busybox-static
+        }
+        install_incus
+        start_incusd
+        ensure_pool
+        ensure_image
+        echo "Incus ready: $(incus query /1.0 | sed -n 's/.*"server_version": *"\([^"]*\)".*/\1/p' | head -1)"
+        ;;
+    status) answers && echo "Incus answers" || { echo "Incus does not answer"; exit 1; } ;;
+    image) build_image ;;
+    *) echo "usage: $0 [up|status|image]" >&2; exit 2 ;;
+esac
