@@ -47,6 +47,11 @@ impl IncusClient {
         let socket = socket.into();
         let http = reqwest::Client::builder()
             .unix_socket(socket.as_str())
+            // No idle pooled connections: incusd peeks at each new
+            // connection in its accept loop without a deadline, so a pooled
+            // connection that never sends a byte stalls every other client
+            // of the daemon (container starts included) until it closes.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|source| IncusError::Connect {
                 socket: socket.clone(),
@@ -109,14 +114,21 @@ impl IncusClient {
         .map(drop)
     }
 
-    /// The instances of `project`.
+    /// The instances of `project`. A missing project is an error (Incus
+    /// itself lists nothing for it).
     pub async fn instances(&self, project: &str) -> Result<Vec<Instance>, IncusError> {
-        self.get(
-            "/1.0/instances?recursion=1",
-            Some(project),
-            &format!("list the instances of project {project}"),
-        )
-        .await
+        let what = format!("list the instances of project {project}");
+        let instances: Vec<Instance> = self
+            .get("/1.0/instances?recursion=1", Some(project), &what)
+            .await?;
+        if instances.is_empty() && !self.project_exists(project).await? {
+            return Err(IncusError::Api {
+                what,
+                status: 404,
+                message: "Project not found".into(),
+            });
+        }
+        Ok(instances)
     }
 
     pub async fn create_instance(
@@ -282,8 +294,8 @@ impl IncusClient {
         let status = result.get("return").and_then(Value::as_i64).unwrap_or(-1);
         let output = result.get("output").cloned().unwrap_or(Value::Null);
         let log = |fd: &str| output.get(fd).and_then(Value::as_str).map(str::to_owned);
-        let stdout = self.exec_log(log("1"), &what).await?;
-        let stderr = self.exec_log(log("2"), &what).await?;
+        let stdout = self.exec_log(log("1"), project, &what).await?;
+        let stderr = self.exec_log(log("2"), project, &what).await?;
         Ok(ExecOutput {
             status,
             stdout,
@@ -292,9 +304,17 @@ impl IncusClient {
     }
 
     /// A recorded exec output (`/1.0/instances/<i>/logs/exec-output/...`).
-    async fn exec_log(&self, path: Option<String>, what: &str) -> Result<String, IncusError> {
+    async fn exec_log(
+        &self,
+        path: Option<String>,
+        project: &str,
+        what: &str,
+    ) -> Result<String, IncusError> {
         match path {
-            Some(path) => self.get_raw(&path, what).await,
+            Some(path) => {
+                self.get_raw(&format!("{path}?project={project}"), what)
+                    .await
+            }
             None => Ok(String::new()),
         }
     }
@@ -435,6 +455,14 @@ impl IncusClient {
             what: what.to_owned(),
             message: e.to_string(),
         })?;
+        // A failed (or timed-out) operation comes back as HTTP 200 with an
+        // error envelope.
+        if envelope.kind == "error" {
+            return Err(IncusError::Operation {
+                what: what.to_owned(),
+                message: envelope.error,
+            });
+        }
         let op: Operation =
             serde_json::from_value(envelope.metadata).map_err(|e| IncusError::Protocol {
                 what: what.to_owned(),

@@ -1,0 +1,139 @@
+//! The `org.anklume.Snapshot1` object: each method authorises mutating
+//! calls, runs the engine, and emits a signal per snapshot acted on.
+
+use std::sync::Arc;
+
+use anklume_dbus::snapshot::{ListedSnapshot, MANAGE_ACTION};
+use anklume_dbus::{AnklumeError, Authorizer};
+use anklume_incus::IncusClient;
+use anklume_snapshot::{Done, Engine, EngineError};
+use zbus::interface;
+use zbus::message::Header;
+use zbus::object_server::SignalEmitter;
+
+pub struct SnapshotService {
+    pub engine: Arc<Engine<IncusClient>>,
+    pub auth: Authorizer,
+}
+
+fn dbus_error(e: EngineError) -> AnklumeError {
+    match e {
+        EngineError::NotFound(m) => AnklumeError::NotFound(m),
+        EngineError::InvalidArgument(m) => AnklumeError::InvalidArgument(m),
+        EngineError::InvalidInfra(m) => AnklumeError::InvalidInfra(m),
+        EngineError::Incus(m) => AnklumeError::Incus(m),
+    }
+}
+
+fn names(done: &[Done]) -> Vec<String> {
+    done.iter().map(ToString::to_string).collect()
+}
+
+/// Signals name the instance they concern as a target, `instance:<name>`.
+fn signal_target(done: &Done) -> String {
+    format!("instance:{}", done.instance.instance)
+}
+
+// Methods take `&self`: zbus runs each call in its own task, so calls on
+// different instances proceed concurrently (the engine serialises calls
+// on one instance).
+#[interface(name = "org.anklume.Snapshot1")]
+impl SnapshotService {
+    /// Snapshot `target` as `name` (empty: timestamped, subject to Prune).
+    async fn create(
+        &self,
+        target: &str,
+        name: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<Vec<String>, AnklumeError> {
+        self.auth.check(&header, MANAGE_ACTION).await?;
+        let done = self.engine.create(target, name).await.map_err(dbus_error)?;
+        for d in &done {
+            Self::snapshot_created(&emitter, &signal_target(d), &d.snapshot).await?;
+        }
+        Ok(names(&done))
+    }
+
+    /// Roll `target` back to `name`; a safety snapshot of each instance is
+    /// taken first. If any instance lacks `name`, nothing is changed.
+    async fn restore(
+        &self,
+        target: &str,
+        name: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<Vec<String>, AnklumeError> {
+        self.auth.check(&header, MANAGE_ACTION).await?;
+        let restored = self
+            .engine
+            .restore(target, name)
+            .await
+            .map_err(dbus_error)?;
+        for d in &restored.safety {
+            Self::snapshot_created(&emitter, &signal_target(d), &d.snapshot).await?;
+        }
+        for d in &restored.restored {
+            Self::snapshot_restored(&emitter, &signal_target(d), &d.snapshot).await?;
+        }
+        Ok(names(&restored.restored))
+    }
+
+    async fn delete(
+        &self,
+        target: &str,
+        name: &str,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<Vec<String>, AnklumeError> {
+        self.auth.check(&header, MANAGE_ACTION).await?;
+        let done = self.engine.delete(target, name).await.map_err(dbus_error)?;
+        for d in &done {
+            Self::snapshot_deleted(&emitter, &signal_target(d), &d.snapshot).await?;
+        }
+        Ok(names(&done))
+    }
+
+    /// Every snapshot of `target`: domain, instance, snapshot, creation
+    /// time (unix seconds). Open to every local user.
+    async fn list(&self, target: &str) -> Result<Vec<ListedSnapshot>, AnklumeError> {
+        let listed = self.engine.list(target).await.map_err(dbus_error)?;
+        Ok(listed
+            .into_iter()
+            .map(|l| (l.domain, l.instance, l.snapshot, l.created))
+            .collect())
+    }
+
+    /// Apply the retention policy to the snapshots this daemon made.
+    async fn prune(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<Vec<String>, AnklumeError> {
+        self.auth.check(&header, MANAGE_ACTION).await?;
+        let done = self.engine.prune().await.map_err(dbus_error)?;
+        for d in &done {
+            Self::snapshot_deleted(&emitter, &signal_target(d), &d.snapshot).await?;
+        }
+        Ok(names(&done))
+    }
+
+    #[zbus(signal)]
+    async fn snapshot_created(
+        emitter: &SignalEmitter<'_>,
+        target: &str,
+        name: &str,
+    ) -> zbus::Result<()>;
+    #[zbus(signal)]
+    async fn snapshot_restored(
+        emitter: &SignalEmitter<'_>,
+        target: &str,
+        name: &str,
+    ) -> zbus::Result<()>;
+    #[zbus(signal)]
+    async fn snapshot_deleted(
+        emitter: &SignalEmitter<'_>,
+        target: &str,
+        name: &str,
+    ) -> zbus::Result<()>;
+}

@@ -1,0 +1,291 @@
+//! Test environment of anklume-snapd: a private system-like D-Bus daemon
+//! with the project's bus policy, Incus projects and containers made for
+//! one test (unique names, removed on drop even when the test fails), and
+//! the daemon itself. Needs root and Incus (`tests/harness/incus.sh up`).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anklume_incus::{IncusClient, InstanceCreate};
+
+pub const IMAGE: &str = "anklume-test-busybox";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A private bus that behaves like the system bus.
+pub struct TestBus {
+    pub address: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl TestBus {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("bus.sock");
+        let includes: String = std::fs::read_dir(repo().join("policy/dbus-1"))
+            .unwrap()
+            .map(|e| {
+                format!(
+                    "<include>{}</include>\n",
+                    e.unwrap().path().canonicalize().unwrap().display()
+                )
+            })
+            .collect();
+        let config = std::fs::read_to_string(repo().join("tests/harness/dbus-test-bus.conf"))
+            .unwrap()
+            .replace("@SOCKET@", &socket.display().to_string())
+            .replace("@INCLUDES@", &includes);
+        let config_path = dir.path().join("bus.conf");
+        std::fs::write(&config_path, config).unwrap();
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", config_path.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon (Debian package dbus)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Self {
+            address: line.trim().to_owned(),
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub async fn connect(&self) -> zbus::Connection {
+        zbus::connection::Builder::address(self.address.as_str())
+            .build()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Incus projects (one per domain) and running containers for one test.
+pub struct Lab {
+    pub prefix: String,
+    pub incus: IncusClient,
+    projects: Vec<String>,
+}
+
+impl Lab {
+    /// `domains`: (domain suffix, machine suffixes). Domain names are
+    /// `<prefix><suffix>`, machines `<domain>-<suffix>`.
+    pub async fn new(domains: &[(&str, &[&str])]) -> Self {
+        let incus = IncusClient::new(anklume_incus::DEFAULT_SOCKET).unwrap();
+        incus
+            .server()
+            .await
+            .expect("Incus does not answer: run tests/harness/incus.sh up");
+        let prefix = unique_prefix();
+        let mut lab = Self {
+            prefix,
+            incus,
+            projects: Vec::new(),
+        };
+        for (domain, machines) in domains {
+            let project = lab.domain(domain);
+            lab.incus
+                .create_project(&project, "anklume-snapd test")
+                .await
+                .unwrap();
+            lab.projects.push(project.clone());
+            for machine in *machines {
+                let name = format!("{project}-{machine}");
+                lab.incus
+                    .create_instance(&project, &InstanceCreate::container(&name, IMAGE))
+                    .await
+                    .unwrap();
+            }
+        }
+        lab
+    }
+
+    pub fn domain(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    pub fn machine(&self, domain: &str, machine: &str) -> String {
+        format!("{}-{machine}", self.domain(domain))
+    }
+
+    /// The infra declaring this lab's domains and machines.
+    pub fn infra(&self, domains: &[(&str, &[&str])]) -> String {
+        let mut text =
+            String::from("project_name: snapd-test\nglobal:\n  base_subnet: '10.250'\ndomains:\n");
+        for (i, (domain, machines)) in domains.iter().enumerate() {
+            text.push_str(&format!(
+                "  {}:\n    subnet_id: {}\n    machines:\n",
+                self.domain(domain),
+                i + 1
+            ));
+            for machine in *machines {
+                text.push_str(&format!("      {}: {{}}\n", self.machine(domain, machine)));
+            }
+        }
+        text
+    }
+
+    pub async fn snapshots(&self, domain: &str, machine: &str) -> Vec<String> {
+        let (project, name) = (self.domain(domain), self.machine(domain, machine));
+        self.incus
+            .snapshots(&project, &name)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect()
+    }
+
+    pub async fn sh(&self, domain: &str, machine: &str, script: &str) -> String {
+        let (project, name) = (self.domain(domain), self.machine(domain, machine));
+        let out = self
+            .incus
+            .exec(&project, &name, &["sh", "-c", script])
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0, "{script}: {}", out.stderr);
+        out.stdout
+    }
+}
+
+/// `t` and six hex digits: short enough for domain names (bridges
+/// `net-<domain>` must fit 15 characters), unique across parallel tests.
+fn unique_prefix() -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let mixed = nanos ^ std::process::id().wrapping_mul(2_654_435_761) ^ n.wrapping_mul(40_503);
+    format!("t{:06x}", mixed & 0xff_ffff)
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        // Synchronous clean-up with the CLI: runs even when a test panics.
+        for project in &self.projects {
+            let out = Command::new("incus")
+                .args([
+                    "list",
+                    "--project",
+                    project,
+                    "--format",
+                    "csv",
+                    "--columns",
+                    "n",
+                ])
+                .output();
+            if let Ok(out) = out {
+                for name in String::from_utf8_lossy(&out.stdout).lines() {
+                    let _ = Command::new("incus")
+                        .args(["delete", "--force", "--project", project, name])
+                        .status();
+                }
+            }
+            let _ = Command::new("incus")
+                .args(["project", "delete", project])
+                .status();
+            // Incus 6.0 leaves each deleted instance's log directory behind.
+            if let Ok(entries) = std::fs::read_dir("/var/log/incus") {
+                for entry in entries.flatten() {
+                    if entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{project}_"))
+                    {
+                        let _ = std::fs::remove_dir_all(entry.path());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// anklume-snapd running on a test bus.
+pub struct Daemon {
+    child: Child,
+    pub dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    pub async fn start(bus: &TestBus, infra: &str, config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("infra.yml"), infra).unwrap();
+        std::fs::write(dir.path().join("anklume.conf.yml"), config).unwrap();
+        std::fs::create_dir(dir.path().join("context")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_anklume-snapd"))
+            .arg("serve")
+            .arg("--config")
+            .arg(dir.path().join("anklume.conf.yml"))
+            .arg("--infra")
+            .arg(dir.path().join("infra.yml"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+            .env("ANKLUME_CONTEXT_DIR", dir.path().join("context"))
+            .spawn()
+            .unwrap();
+        let daemon = Self { child, dir };
+        let connection = bus.connect().await;
+        let dbus = zbus::fdo::DBusProxy::new(&connection).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let name = zbus::names::BusName::try_from(anklume_dbus::snapshot::BUS_NAME).unwrap();
+        while !dbus.name_has_owner(name.clone()).await.unwrap() {
+            assert!(
+                Instant::now() < deadline,
+                "anklume-snapd did not take its bus name"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        daemon
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `busctl --system` on the test bus, optionally as another user.
+pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> std::process::Output {
+    let mut cmd = match as_uid {
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "busctl",
+            ]);
+            c
+        }
+        None => Command::new("busctl"),
+    };
+    cmd.arg("--system")
+        .args(args)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
+    cmd.output().unwrap()
+}
