@@ -12,7 +12,8 @@ INFRA ?= $(if $(wildcard infra/base.yml),infra,infra.yml)
 BASE_DIR ?= .
 DEMO_EXAMPLE ?= examples/pro-workstation/infra.yml
 
-.PHONY: help sync sync-dry sync-clean validate demo test lint bench build clean
+.PHONY: help sync sync-dry sync-clean validate demo test lint bench build clean \
+	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list
 
 help:
 	@echo "make sync        generate the Ansible tree from $(INFRA)"
@@ -22,7 +23,13 @@ help:
 	@echo "make demo        sync a bundled example into a fresh directory and show it"
 	@echo "make test        install test dependencies and run all tests"
 	@echo "make lint        rustfmt and clippy (warnings are errors)"
-	@echo "make bench       generator benchmark (200x5 and 250x40 infras vs cp -r)"
+	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI)"
+	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
+	@echo "make snapshot-domain D=<d> [NAME=]    snapshot one domain"
+	@echo "make restore NAME=<n>                 roll every instance back (safety snapshot first)"
+	@echo "make restore-domain D=<d> NAME=<n>    roll one domain back"
+	@echo "make snapshot-delete NAME=<n> [D=<d>] delete a snapshot"
+	@echo "make snapshot-list [D=<d>]            list snapshots"
 
 build: $(GEN_BIN)
 
@@ -64,6 +71,36 @@ lint:
 
 bench:
 	$(CARGO) bench -p anklume-gen --bench sync
+	./scripts/install-test-deps.sh
+	$(CARGO) bench -p anklume-snapd --bench snapshot
+
+# Snapshots go through anklume-snapd on the system bus (root, or polkit's
+# org.anklume.snapshot.manage). An empty NAME gives a timestamped one.
+SNAPD := busctl --system call org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1
+NAME ?=
+target = $(if $(D),domain:$(D),all)
+
+snapshot:
+	$(SNAPD) Create ss all "$(NAME)"
+
+snapshot-domain:
+	@test -n "$(D)" || { echo "usage: make snapshot-domain D=<domain> [NAME=<name>]"; exit 2; }
+	$(SNAPD) Create ss domain:$(D) "$(NAME)"
+
+restore:
+	@test -n "$(NAME)" || { echo "usage: make restore NAME=<snapshot>"; exit 2; }
+	$(SNAPD) Restore ss all "$(NAME)"
+
+restore-domain:
+	@test -n "$(D)" -a -n "$(NAME)" || { echo "usage: make restore-domain D=<domain> NAME=<snapshot>"; exit 2; }
+	$(SNAPD) Restore ss domain:$(D) "$(NAME)"
+
+snapshot-delete:
+	@test -n "$(NAME)" || { echo "usage: make snapshot-delete NAME=<snapshot> [D=<domain>]"; exit 2; }
+	$(SNAPD) Delete ss $(target) "$(NAME)"
+
+snapshot-list:
+	@$(SNAPD) --json=short List s $(target) | /usr/bin/python3 -c 'import json,sys,time; rows=json.load(sys.stdin)["data"][0]; print("%-12s %-24s %-36s %s" % ("DOMAIN","INSTANCE","SNAPSHOT","TAKEN (UTC)")); [print("%-12s %-24s %-36s %s" % (d,i,s,time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)))) for d,i,s,t in rows]'
 
 clean:
 	$(CARGO) clean

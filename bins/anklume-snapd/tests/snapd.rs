@@ -331,3 +331,32 @@ async fn bad_arguments_get_typed_errors() {
         Err(AnklumeError::NotFound(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduled_run_snapshots_when_due_then_prunes() {
+    let lab = Lab::new(&[("s", &["c1"])]).await;
+    let bus = TestBus::start();
+    let daemon = Daemon::start(&bus, &lab.infra(&[("s", &["c1"])]), "snapshots:\n  schedule: hourly\n").await;
+    let scheduled = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_anklume-snapd"))
+            .arg("scheduled")
+            .arg("--config")
+            .arg(daemon.dir.path().join("anklume.conf.yml"))
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+            .output()
+            .unwrap()
+    };
+    let first = scheduled();
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(String::from_utf8_lossy(&first.stdout), "created 1 snapshot(s)\npruned 0 snapshot(s)\n");
+    let snapshots = lab.snapshots("s", "c1").await;
+    assert_eq!(snapshots.len(), 1);
+    assert!(snapshots[0].starts_with("anklume-20"), "{snapshots:?}");
+    // Within the hour, nothing is due.
+    let second = scheduled();
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout),
+        "no snapshot due (schedule: hourly)\npruned 0 snapshot(s)\n"
+    );
+    assert_eq!(lab.snapshots("s", "c1").await.len(), 1);
+}

@@ -4,7 +4,7 @@
 //! ```yaml
 //! infra: /etc/anklume/infra.yml     # the host's copy of the infra (authority)
 //! snapshots:
-//!   schedule: hourly                # OnCalendar= of anklume-snapshot.timer
+//!   schedule: hourly                # interval: hourly, daily, weekly or e.g. 15m
 //!   max_parallel: 8                 # snapshots taken at once
 //!   retention:                      # what Prune keeps (see docs/snapshots.md)
 //!     keep_last: 10
@@ -48,7 +48,8 @@ pub struct Config {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SnapshotConfig {
-    /// systemd calendar expression of the scheduled snapshots.
+    /// Interval between scheduled snapshots (`hourly`, `daily`, `weekly`
+    /// or a duration such as `15m`); anklume-snapshot.timer checks it.
     pub schedule: String,
     /// At most this many snapshots are taken at once.
     pub max_parallel: usize,

@@ -24,6 +24,16 @@ pub enum ConfineError {
 pub fn drop_capabilities(keep: &[Capability]) -> Result<(), ConfineError> {
     let keep: CapsHashSet = keep.iter().copied().collect();
     let err = |e: caps::errors::CapsError| ConfineError::Capabilities(e.to_string());
+    // Under systemd with an empty CapabilityBoundingSet there is nothing to
+    // drop: make no capset call a syscall filter might refuse.
+    let held = |set| caps::read(None, set).map(|s| s.iter().all(|c| keep.contains(c)));
+    if held(CapSet::Permitted).map_err(err)?
+        && held(CapSet::Inheritable).map_err(err)?
+        && caps::read(None, CapSet::Ambient).map_err(err)?.is_empty()
+        && caps::read(None, CapSet::Bounding).map_err(err)?.iter().all(|c| keep.contains(c))
+    {
+        return Ok(());
+    }
     // Bounding first: removing from it needs CAP_SETPCAP, which we may be
     // about to drop. Without CAP_SETPCAP the bounding set stays as is.
     if caps::has_cap(None, CapSet::Effective, Capability::CAP_SETPCAP).unwrap_or(false) {
