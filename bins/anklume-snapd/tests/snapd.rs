@@ -336,7 +336,12 @@ async fn bad_arguments_get_typed_errors() {
 async fn the_scheduled_run_snapshots_when_due_then_prunes() {
     let lab = Lab::new(&[("s", &["c1"])]).await;
     let bus = TestBus::start();
-    let daemon = Daemon::start(&bus, &lab.infra(&[("s", &["c1"])]), "snapshots:\n  schedule: hourly\n").await;
+    let daemon = Daemon::start(
+        &bus,
+        &lab.infra(&[("s", &["c1"])]),
+        "snapshots:\n  schedule: hourly\n",
+    )
+    .await;
     let scheduled = || {
         std::process::Command::new(env!("CARGO_BIN_EXE_anklume-snapd"))
             .arg("scheduled")
@@ -347,8 +352,15 @@ async fn the_scheduled_run_snapshots_when_due_then_prunes() {
             .unwrap()
     };
     let first = scheduled();
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert_eq!(String::from_utf8_lossy(&first.stdout), "created 1 snapshot(s)\npruned 0 snapshot(s)\n");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        "created 1 snapshot(s)\npruned 0 snapshot(s)\n"
+    );
     let snapshots = lab.snapshots("s", "c1").await;
     assert_eq!(snapshots.len(), 1);
     assert!(snapshots[0].starts_with("anklume-20"), "{snapshots:?}");

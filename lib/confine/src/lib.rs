@@ -30,7 +30,10 @@ pub fn drop_capabilities(keep: &[Capability]) -> Result<(), ConfineError> {
     if held(CapSet::Permitted).map_err(err)?
         && held(CapSet::Inheritable).map_err(err)?
         && caps::read(None, CapSet::Ambient).map_err(err)?.is_empty()
-        && caps::read(None, CapSet::Bounding).map_err(err)?.iter().all(|c| keep.contains(c))
+        && caps::read(None, CapSet::Bounding)
+            .map_err(err)?
+            .iter()
+            .all(|c| keep.contains(c))
     {
         return Ok(());
     }
