@@ -237,20 +237,7 @@ fn infra_text() -> impl Strategy<Value = String> {
 }
 
 fn to_json(value: &Value) -> Json {
-    match value {
-        Value::Null => Json::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::String(s) => json!(s),
-        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_str().expect("string keys").to_owned(), to_json(v)))
-                .collect(),
-        ),
-    }
+    serde_json::to_value(value).expect("plain data")
 }
 
 /// Reads a generated file with serde-saphyr (not the crate's own reader).

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anklume_generator::{SyncOptions, sync};
 use anklume_infra::{NestingContext, Value, load_str, parse_yaml};
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -53,20 +53,7 @@ const TRICKY: &[&str] = &[
 ];
 
 fn to_json(value: &Value) -> Json {
-    match value {
-        Value::Null => Json::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::String(s) => json!(s),
-        Value::Seq(items) => Json::Array(items.iter().map(to_json).collect()),
-        Value::Map(entries) => Json::Object(
-            entries
-                .iter()
-                .map(|(k, v)| (k.as_str().expect("string keys").to_owned(), to_json(v)))
-                .collect(),
-        ),
-    }
+    serde_json::to_value(value).expect("plain data")
 }
 
 #[test]

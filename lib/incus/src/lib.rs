@@ -327,23 +327,11 @@ impl IncusClient {
         path: &str,
     ) -> Result<String, IncusError> {
         let what = format!("read {path} in {project}/{instance}");
-        let response = self
+        let request = self
             .http
             .get(format!("{BASE}/1.0/instances/{instance}/files"))
-            .query(&[("path", path), ("project", project)])
-            .send()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(api_error(&what, status, &body))
-        }
+            .query(&[("path", path), ("project", project)]);
+        self.send_raw(request, &what).await
     }
 
     async fn get<T: DeserializeOwned>(
@@ -360,9 +348,17 @@ impl IncusClient {
     }
 
     async fn get_raw(&self, path: &str, what: &str) -> Result<String, IncusError> {
-        let response = self
-            .http
-            .get(format!("{BASE}{path}"))
+        self.send_raw(self.http.get(format!("{BASE}{path}")), what)
+            .await
+    }
+
+    /// A request whose successful answer is raw text (files, exec logs).
+    async fn send_raw(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<String, IncusError> {
+        let response = request
             .send()
             .await
             .map_err(|source| self.connect_error(source))?;
