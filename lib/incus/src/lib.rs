@@ -391,22 +391,7 @@ impl IncusClient {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        if !status.is_success() {
-            return Err(api_error(what, status, &text));
-        }
-        let envelope: Envelope = serde_json::from_str(&text).map_err(|e| IncusError::Protocol {
-            what: what.to_owned(),
-            message: e.to_string(),
-        })?;
+        let envelope = self.send(request, what).await?;
         match envelope.kind.as_str() {
             "async" => self.wait(&envelope.operation, project, what).await,
             "error" => Err(IncusError::Api {
@@ -431,26 +416,11 @@ impl IncusClient {
         if let Some(project) = project {
             request = request.query(&[("project", project)]);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        if !status.is_success() {
-            let error = api_error(what, status, &text);
-            return Err(match error {
-                IncusError::Api { what, message, .. } => IncusError::Operation { what, message },
-                other => other,
-            });
-        }
-        let envelope: Envelope = serde_json::from_str(&text).map_err(|e| IncusError::Protocol {
-            what: what.to_owned(),
-            message: e.to_string(),
-        })?;
+        let as_operation_error = |error| match error {
+            IncusError::Api { what, message, .. } => IncusError::Operation { what, message },
+            other => other,
+        };
+        let envelope = self.send(request, what).await.map_err(as_operation_error)?;
         // A failed (or timed-out) operation comes back as HTTP 200 with an
         // error envelope.
         if envelope.kind == "error" {
@@ -472,6 +442,31 @@ impl IncusClient {
                 message: if op.err.is_empty() { op.status } else { op.err },
             })
         }
+    }
+
+    /// Sends a request and reads Incus's JSON envelope; an HTTP error is
+    /// an `Api` error with Incus's message.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<Envelope, IncusError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|source| self.connect_error(source))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|source| self.connect_error(source))?;
+        if !status.is_success() {
+            return Err(api_error(what, status, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| IncusError::Protocol {
+            what: what.to_owned(),
+            message: e.to_string(),
+        })
     }
 
     fn connect_error(&self, source: reqwest::Error) -> IncusError {
