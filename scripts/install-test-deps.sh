@@ -4,6 +4,7 @@
 #   - a Rust toolchain (cargo >= 1.89) must already be present;
 #   - python3-yaml: Ansible's YAML reader, to cross-check generated files;
 #   - dbus-daemon, busctl, dbus-send, setpriv: private-bus D-Bus tests;
+#   - nft, ip, ping, busybox nc: isolation tests in network namespaces;
 #   - Incus (bookworm-backports), started with a storage pool and a local
 #     busybox test image: tests/harness/incus.sh.
 set -euo pipefail
@@ -22,6 +23,9 @@ have dbus-send || need+=(dbus-bin)
 have busctl || need+=(systemd)
 have setpriv || need+=(util-linux)
 [ -x /bin/busybox ] || need+=(busybox-static)
+have ping || need+=(iputils-ping)
+have nft || need+=(nftables)
+have ip || need+=(iproute2)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${need[*]}"

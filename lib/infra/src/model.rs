@@ -147,7 +147,7 @@ pub enum Ports {
     List(Vec<u16>),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Protocol {
     #[default]
     Tcp,
