@@ -76,7 +76,7 @@ bench:
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's
 # org.anklume.snapshot.manage). An empty NAME gives a timestamped one.
-SNAPD := busctl --system call org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1
+SNAPD := busctl --system --timeout=600 call org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1
 NAME ?=
 target = $(if $(D),domain:$(D),all)
 
