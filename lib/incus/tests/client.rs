@@ -21,12 +21,24 @@ impl Drop for Project {
                 let _ = std::process::Command::new("incus")
                     .args(["delete", "--force", "--project", p, name])
                     .status();
-                let _ = std::fs::remove_dir_all(format!("/var/log/incus/{p}_{name}"));
             }
         }
         let _ = std::process::Command::new("incus")
             .args(["project", "delete", p])
+            .stderr(std::process::Stdio::null())
             .status();
+        // Incus 6.0 leaves each deleted instance's log directory behind.
+        if let Ok(entries) = std::fs::read_dir("/var/log/incus") {
+            for entry in entries.flatten() {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{p}_"))
+                {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
     }
 }
 
