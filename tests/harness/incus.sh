@@ -7,6 +7,10 @@
 #                                  the test image; idempotent
 #   tests/harness/incus.sh status  say whether Incus answers
 #   tests/harness/incus.sh image   (re)build the test image only
+#   tests/harness/incus.sh clean PROJECT...
+#                                  delete the projects' instances, the
+#                                  projects, and the log directories Incus
+#                                  6.0 leaves behind (tests call it on drop)
 #
 # The test image `anklume-test-busybox` is built here from Debian's
 # busybox-static: no image server is reachable on build machines.
@@ -102,6 +106,21 @@ ensure_image() {
     incus image show "$IMAGE_ALIAS" >/dev/null 2>&1 || build_image
 }
 
+clean_projects() {
+    local project name
+    for project in "$@"; do
+        for name in $(incus list --project "$project" --format csv --columns n 2>/dev/null); do
+            incus delete --force --project "$project" "$name" >/dev/null 2>&1 || true
+        done
+        incus project delete "$project" >/dev/null 2>&1 || true
+        rm -rf /var/log/incus/"${project}"_*
+    done
+    # The container's monitor may write its log a moment after the delete
+    # returns, re-creating the directory: remove once more.
+    sleep 0.3
+    for project in "$@"; do rm -rf /var/log/incus/"${project}"_*; done
+}
+
 case "${1:-up}" in
     up)
         command -v busybox >/dev/null || [ -x /bin/busybox ] || {
@@ -115,5 +134,6 @@ case "${1:-up}" in
         ;;
     status) answers && echo "Incus answers" || { echo "Incus does not answer"; exit 1; } ;;
     image) build_image ;;
-    *) echo "usage: $0 [up|status|image]" >&2; exit 2 ;;
+    clean) shift; clean_projects "$@" ;;
+    *) echo "usage: $0 [up|status|image|clean PROJECT...]" >&2; exit 2 ;;
 esac

@@ -261,16 +261,23 @@ impl Drop for Net {
     }
 }
 
-fn preview() -> String {
+/// `anklume-netd preview --infra <text written to a file> <extra args>`.
+fn run_preview(infra_text: &str, extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let infra = dir.path().join("infra.yml");
-    std::fs::write(&infra, INFRA).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_anklume-netd"))
-        .args(["preview", "--infra"])
+    std::fs::write(&infra, infra_text).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_anklume-netd"))
+        .arg("preview")
+        .args(extra)
+        .arg("--infra")
         .arg(&infra)
         .env("ANKLUME_CONTEXT_DIR", dir.path())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn preview() -> String {
+    let out = run_preview(INFRA, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -335,18 +342,10 @@ fn cross_domain_traffic_is_dropped_and_policies_open_exactly_their_flows() {
 
 #[test]
 fn firewall_vm_preview_uses_one_nic_per_domain_and_drops_by_default() {
-    let dir = tempfile::tempdir().unwrap();
-    let infra = dir.path().join("infra.yml");
     let text = INFRA
         .replace("  ta:\n", "  admin:\n    subnet_id: 0\n  ta:\n")
         .replace("'10.251'\n", "'10.251'\n  firewall_mode: vm\n");
-    std::fs::write(&infra, text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_anklume-netd"))
-        .args(["preview", "--firewall-vm", "--infra"])
-        .arg(&infra)
-        .env("ANKLUME_CONTEXT_DIR", dir.path())
-        .output()
-        .unwrap();
+    let out = run_preview(&text, &["--firewall-vm"]);
     assert!(
         out.status.success(),
         "{}",
@@ -372,6 +371,7 @@ fn firewall_vm_preview_uses_one_nic_per_domain_and_drops_by_default() {
     let ns = format!("ank{}-chk", std::process::id() % 100_000);
     let _ = run(&["ip", "netns", "del", &ns]);
     ok(&["ip", "netns", "add", &ns]);
+    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vm.nft");
     std::fs::write(&file, &ruleset).unwrap();
     let checked = run(&[
@@ -394,19 +394,10 @@ fn firewall_vm_preview_uses_one_nic_per_domain_and_drops_by_default() {
 
 #[test]
 fn preview_of_an_invalid_infra_says_why_and_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let infra = dir.path().join("infra.yml");
-    std::fs::write(
-        &infra,
+    let out = run_preview(
         "project_name: t\nglobal: {}\ndomains:\n  a:\n    subnet_id: 300\n",
-    )
-    .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_anklume-netd"))
-        .args(["preview", "--infra"])
-        .arg(&infra)
-        .env("ANKLUME_CONTEXT_DIR", dir.path())
-        .output()
-        .unwrap();
+        &[],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("subnet_id must be 0-254, got 300"));
     assert!(out.stdout.is_empty());

@@ -451,18 +451,7 @@ impl IncusClient {
         request: reqwest::RequestBuilder,
         what: &str,
     ) -> Result<Envelope, IncusError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|source| self.connect_error(source))?;
-        if !status.is_success() {
-            return Err(api_error(what, status, &text));
-        }
+        let text = self.send_raw(request, what).await?;
         serde_json::from_str(&text).map_err(|e| IncusError::Protocol {
             what: what.to_owned(),
             message: e.to_string(),

@@ -11,34 +11,11 @@ struct Project(String);
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let p = &self.0;
-        let out = std::process::Command::new("incus")
-            .args(["list", "--project", p, "--format", "csv", "--columns", "n"])
-            .stderr(std::process::Stdio::null())
-            .output();
-        if let Ok(out) = out {
-            for name in String::from_utf8_lossy(&out.stdout).lines() {
-                let _ = std::process::Command::new("incus")
-                    .args(["delete", "--force", "--project", p, name])
-                    .status();
-            }
-        }
-        let _ = std::process::Command::new("incus")
-            .args(["project", "delete", p])
-            .stderr(std::process::Stdio::null())
+        let harness =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/harness/incus.sh");
+        let _ = std::process::Command::new(harness)
+            .args(["clean", &self.0])
             .status();
-        // Incus 6.0 leaves each deleted instance's log directory behind.
-        if let Ok(entries) = std::fs::read_dir("/var/log/incus") {
-            for entry in entries.flatten() {
-                if entry
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{p}_"))
-                {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
     }
 }
 

@@ -179,42 +179,11 @@ fn unique_prefix() -> String {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        // Synchronous clean-up with the CLI: runs even when a test panics.
-        for project in &self.projects {
-            let out = Command::new("incus")
-                .args([
-                    "list",
-                    "--project",
-                    project,
-                    "--format",
-                    "csv",
-                    "--columns",
-                    "n",
-                ])
-                .output();
-            if let Ok(out) = out {
-                for name in String::from_utf8_lossy(&out.stdout).lines() {
-                    let _ = Command::new("incus")
-                        .args(["delete", "--force", "--project", project, name])
-                        .status();
-                }
-            }
-            let _ = Command::new("incus")
-                .args(["project", "delete", project])
-                .status();
-            // Incus 6.0 leaves each deleted instance's log directory behind.
-            if let Ok(entries) = std::fs::read_dir("/var/log/incus") {
-                for entry in entries.flatten() {
-                    if entry
-                        .file_name()
-                        .to_string_lossy()
-                        .starts_with(&format!("{project}_"))
-                    {
-                        let _ = std::fs::remove_dir_all(entry.path());
-                    }
-                }
-            }
-        }
+        // Synchronous clean-up: runs even when a test panics.
+        let _ = Command::new(repo().join("tests/harness/incus.sh"))
+            .arg("clean")
+            .args(&self.projects)
+            .status();
     }
 }
 
