@@ -165,7 +165,7 @@ impl Key {
 impl FieldType {
     /// Bytes of the value; in a concatenation each field takes a multiple
     /// of 4 bytes (a 32-bit register).
-    pub fn len(self) -> usize {
+    pub fn byte_len(self) -> usize {
         match self {
             FieldType::IfName => 16,
             FieldType::Ipv4Addr => 4,
