@@ -23,7 +23,7 @@ help:
 	@echo "make demo        sync a bundled example into a fresh directory and show it"
 	@echo "make test        install test dependencies and run all tests"
 	@echo "make lint        rustfmt and clippy (warnings are errors)"
-	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI)"
+	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost)"
 	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
 	@echo "make snapshot-domain D=<d> [NAME=]    snapshot one domain"
 	@echo "make restore NAME=<n>                 roll every instance back (safety snapshot first)"
@@ -73,6 +73,7 @@ bench:
 	$(CARGO) bench -p anklume-gen --bench sync
 	./scripts/install-test-deps.sh
 	$(CARGO) bench -p anklume-snapd --bench snapshot
+	$(CARGO) bench -p anklume-netpolicy --bench isolation
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's
 # org.anklume.snapshot.manage). An empty NAME gives a timestamped one.

@@ -19,7 +19,7 @@ use anklume_nft::ir::{
     ct_state, proto,
 };
 
-use crate::ruleset::{HostFlow, Ruleset, Service, Side};
+use crate::ruleset::{Flow, HostFlow, Ruleset, Service, Side};
 
 /// Name of the table anklume owns.
 pub const TABLE: &str = "anklume";
@@ -52,32 +52,58 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
             .map(|i| vec![Value::IfName(i.clone())])
             .collect(),
     }];
-    let forward_any = ruleset
-        .forward
+    let bridge_level = || {
+        ruleset
+            .forward
+            .iter()
+            .filter(|f| f.from.address.is_none() && f.to.address.is_none())
+    };
+    // Traffic inside one bridge is never filtered (it only reaches this
+    // hook with br_netfilter or hairpin routing). Whole-domain flows open
+    // to everything sit in a hash set: O(1) whatever their number.
+    let same_bridge = ruleset
+        .interfaces
         .iter()
-        .filter(|f| f.from.address.is_none() && f.to.address.is_none())
+        .map(|i| vec![Value::IfName(i.clone()), Value::IfName(i.clone())]);
+    let open_pairs = bridge_level()
+        .filter(|f| f.service == Service::Any)
         .map(|f| {
-            let mut e = vec![
+            vec![
                 Value::IfName(f.from.interface.clone()),
                 Value::IfName(f.to.interface.clone()),
-            ];
-            e.extend(service(f.service));
-            e
+            ]
         });
-    // Traffic inside one bridge is never filtered (it only reaches this
-    // hook with br_netfilter or hairpin routing).
-    let same_bridge = ruleset.interfaces.iter().map(|i| {
-        vec![
-            Value::IfName(i.clone()),
-            Value::IfName(i.clone()),
-            Value::Proto(0, 255),
-            Value::Port(0, 65535),
-        ]
+    let mut pairs: Vec<Vec<Value>> = same_bridge.chain(open_pairs).collect();
+    pairs.dedup();
+    sets.push(Set {
+        name: "forward_pairs".into(),
+        fields: vec![IfName, IfName],
+        interval: false,
+        elements: pairs,
     });
+    // A flow another whole-domain flow already opens adds nothing.
+    let covered = |f: &Flow, by_any: bool| {
+        bridge_level().any(|g| {
+            g != f
+                && g.from.interface == f.from.interface
+                && g.to.interface == f.to.interface
+                && (g.service == Service::Any || (!by_any && service_covers(g.service, f.service)))
+        })
+    };
     sets.push(interval_set(
-        "forward_any",
+        "forward_ports",
         &[IfName, IfName, InetProto, InetService],
-        same_bridge.chain(forward_any).collect(),
+        bridge_level()
+            .filter(|f| f.service != Service::Any && !covered(f, true))
+            .map(|f| {
+                let mut e = vec![
+                    Value::IfName(f.from.interface.clone()),
+                    Value::IfName(f.to.interface.clone()),
+                ];
+                e.extend(service(f.service));
+                e
+            })
+            .collect(),
     ));
     // Flows naming a machine match its address; the other side is its
     // whole subnet. The input bridge is matched too, so a spoofed source
@@ -91,6 +117,7 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
             .forward
             .iter()
             .filter(|f| f.from.address.is_some() || f.to.address.is_some())
+            .filter(|f| !covered(f, false))
             .map(|f| {
                 let mut e = vec![
                     Value::IfName(f.from.interface.clone()),
@@ -137,7 +164,12 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
         ]),
     ];
     forward.extend(both_ways(
-        "forward_any",
+        "forward_pairs",
+        &[IifName, OifName],
+        &[OifName, IifName],
+    ));
+    forward.extend(both_ways(
+        "forward_ports",
         &[IifName, OifName, L4Proto, ThDport],
         &[OifName, IifName, L4Proto, ThSport],
     ));
@@ -264,8 +296,40 @@ fn interval_set(name: &str, fields: &[FieldType], elements: Vec<Vec<Value>>) -> 
         name: name.into(),
         fields: fields.to_vec(),
         interval: true,
-        elements,
+        elements: without_covered(elements),
     }
+}
+
+/// Leaves out every element another one covers (e.g. tcp/443 when the
+/// same pair is open for everything): the kernel refuses an interval that
+/// starts inside another, and it would add nothing anyway. Each field's
+/// ranges are nested or disjoint (a port or all, an address or its /24),
+/// so what remains never overlaps that way.
+fn without_covered(elements: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+    let mut kept: Vec<Vec<Value>> = Vec::with_capacity(elements.len());
+    for (i, e) in elements.iter().enumerate() {
+        let covered = elements
+            .iter()
+            .enumerate()
+            .any(|(j, other)| j != i && covers(other, e) && (!covers(e, other) || j < i));
+        if !covered {
+            kept.push(e.clone());
+        }
+    }
+    kept
+}
+
+fn covers(outer: &[Value], inner: &[Value]) -> bool {
+    outer.iter().zip(inner).all(|(o, i)| match (o, i) {
+        (Value::IfName(a), Value::IfName(b)) => a == b,
+        (Value::Ipv4(a, la), Value::Ipv4(b, lb)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(*la)).unwrap_or(0);
+            la <= lb && u32::from(*a) & mask == u32::from(*b) & mask
+        }
+        (Value::Proto(olo, ohi), Value::Proto(ilo, ihi)) => olo <= ilo && ihi <= ohi,
+        (Value::Port(olo, ohi), Value::Port(ilo, ihi)) => olo <= ilo && ihi <= ohi,
+        _ => false,
+    })
 }
 
 fn host_sets(name: &str, flows: &BTreeSet<HostFlow>) -> [Set; 2] {
@@ -300,6 +364,14 @@ fn host_sets(name: &str, flows: &BTreeSet<HostFlow>) -> [Set; 2] {
                 .collect(),
         ),
     ]
+}
+
+fn service_covers(outer: Service, inner: Service) -> bool {
+    match (outer, inner) {
+        (Service::Any, _) => true,
+        (Service::Protocol(p), Service::Protocol(q) | Service::Port(q, _)) => p == q,
+        (outer, inner) => outer == inner,
+    }
 }
 
 /// The machine's address, or its domain's whole subnet.

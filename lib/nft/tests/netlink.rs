@@ -88,6 +88,15 @@ fn sample(name: &str, comment: &str) -> Table {
                 ],
             },
             Set {
+                name: "exact".into(),
+                fields: vec![IfName, IfName],
+                interval: false,
+                elements: vec![
+                    vec![Value::IfName("net-a".into()), Value::IfName("net-b".into())],
+                    vec![Value::IfName("net-b".into()), Value::IfName("net-b".into())],
+                ],
+            },
+            Set {
                 name: "pairs".into(),
                 fields: vec![IfName, IfName, InetProto, InetService],
                 interval: true,
@@ -138,6 +147,7 @@ fn sample(name: &str, comment: &str) -> Table {
                         Match::CtState(ct_state::RELATED),
                         Match::L4Proto(proto::ICMP),
                     ]),
+                    accept(vec![Match::lookup(&[Key::OifName, Key::IifName], "exact")]),
                     accept(vec![
                         Match::CtDirection(Direction::Original),
                         Match::lookup(
