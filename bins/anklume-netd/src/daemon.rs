@@ -34,6 +34,10 @@ pub fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn run(args: ServeArgs) -> Result<(), String> {
+    // First, so that a SIGHUP during start-up does not kill the daemon.
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
     let infra_path = args.infra.clone().unwrap_or_else(|| config.infra.clone());
     let ownership = if args.no_table_owner {
@@ -42,15 +46,11 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         Ownership::Owned
     };
     let engine = Engine::new(infra_path.clone(), args.firewall_vm, ownership);
-    let mut watcher = match Watcher::open().map(watch) {
-        Ok(Ok(watcher)) => Some(watcher),
-        Ok(Err(e)) | Err(anklume_nft::ApplyError::Io(e)) => {
-            eprintln!(
-                "anklume-netd: cannot watch nftables events ({e}); checking every {}s only",
-                args.check_interval
-            );
-            None
-        }
+    let mut watcher = match Watcher::open()
+        .map_err(|e| e.to_string())
+        .and_then(|w| watch(w).map_err(|e| e.to_string()))
+    {
+        Ok(watcher) => Some(watcher),
         Err(e) => {
             eprintln!(
                 "anklume-netd: cannot watch nftables events ({e}); checking every {}s only",
@@ -71,17 +71,11 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         engine: Arc::clone(&engine),
         auth,
     };
-    // Serve the object before taking the name: a client that sees the
-    // name always finds the object.
     connection
         .object_server()
         .at(OBJECT_PATH, service)
         .await
         .map_err(|e| e.to_string())?;
-    connection
-        .request_name(BUS_NAME)
-        .await
-        .map_err(|e| format!("cannot own {BUS_NAME}: {e}"))?;
     let iface = connection
         .object_server()
         .interface::<_, NetworkService>(OBJECT_PATH)
@@ -98,6 +92,12 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         .apply_and_announce(iface.signal_emitter())
         .await;
     log_apply("start", &outcome);
+    // Take the name last: a client that sees it sees the state after the
+    // start-up apply.
+    connection
+        .request_name(BUS_NAME)
+        .await
+        .map_err(|e| format!("cannot own {BUS_NAME}: {e}"))?;
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     eprintln!(
         "anklume-netd: serving {BUS_NAME} (infra {}, table {})",
@@ -109,9 +109,6 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         }
     );
 
-    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
-    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut tick = tokio::time::interval(Duration::from_secs(args.check_interval));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -120,10 +117,8 @@ async fn run(args: ServeArgs) -> Result<(), String> {
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Reloading]);
                 let outcome = iface.get().await.apply_and_announce(iface.signal_emitter()).await;
                 log_apply("reload", &outcome);
-                let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
             }
             _ = tick.tick() => {
                 iface.get().await.repair_and_announce(iface.signal_emitter()).await;

@@ -193,16 +193,18 @@ async fn an_established_flow_a_new_ruleset_forbids_dies() {
     assert!(proxy.applied().await.unwrap(), "{}", files.log());
 
     // ta-1 → tb-1 tcp/8080 (allowed): a line every 50 ms, appended to a
-    // file by the listener. A same-domain flow ta-2 → ta-1 alike.
+    // file by the listener. A same-domain flow ta-2 → ta-1 alike. (A
+    // busybox nc whose stdin ends closes the connection: the listeners'
+    // stdin stays open.)
     let received = files.dir.path().join("received");
     let same = files.dir.path().join("same");
     let _listener = net.spawn_sh(
         "tb-1",
-        &format!("busybox nc -l -p 8080 > {}", received.display()),
+        &format!("sleep 600 | busybox nc -l -p 8080 > {}", received.display()),
     );
     let _listener2 = net.spawn_sh(
         "ta-1",
-        &format!("busybox nc -l -p 7000 > {}", same.display()),
+        &format!("sleep 600 | busybox nc -l -p 7000 > {}", same.display()),
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sender = "i=0; while true; do echo $i; i=$((i+1)); sleep 0.05; done | busybox nc";
