@@ -109,3 +109,61 @@ pub fn plan(infra_path: &Path, firewall_vm: bool) -> Result<Planned, PlanError> 
         policies: count(infra.network_policies.as_ref().map_or(0, Vec::len)),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_comment_names_the_hash_of_the_text_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let infra = dir.path().join("infra.yml");
+        std::fs::write(
+            &infra,
+            "project_name: t\nglobal: {base_subnet: '10.9'}\ndomains:\n  a: {subnet_id: 1}\n  b: {subnet_id: 2}\nnetwork_policies:\n  - {from: a, to: b, ports: [22]}\n",
+        )
+        .unwrap();
+        let planned = plan(&infra, false).unwrap();
+        assert_eq!((planned.domains, planned.policies), (2, 1));
+        let text = planned.text();
+        let comment_line = format!("\tcomment \"anklume ruleset {}\"\n", planned.hash);
+        assert!(text.contains(&comment_line), "{text}");
+        let mut bare = planned.table.clone();
+        bare.comment = None;
+        assert_eq!(render(&bare), text.replace(&comment_line, ""));
+        let expected = Sha256::digest(render(&bare).as_bytes());
+        assert_eq!(planned.hash.len(), 64);
+        assert!(
+            expected
+                .iter()
+                .zip(planned.hash.as_bytes().chunks(2))
+                .all(|(b, hex)| format!("{b:02x}").as_bytes() == hex)
+        );
+        // Same infra, same hash; firewall-VM mode, another table.
+        assert_eq!(plan(&infra, false).unwrap().hash, planned.hash);
+        assert_ne!(plan(&infra, true).unwrap().hash, planned.hash);
+    }
+
+    #[test]
+    fn an_invalid_infra_gives_every_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let infra = dir.path().join("infra.yml");
+        std::fs::write(
+            &infra,
+            "project_name: t\nglobal: {}\ndomains:\n  a: {subnet_id: 300}\n  b: {subnet_id: 999}\n",
+        )
+        .unwrap();
+        let err = plan(&infra, false).unwrap_err();
+        let PlanError::Invalid { errors, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{} is invalid: ", infra.display()))
+        );
+        let PlanError::Source(_) = plan(&dir.path().join("missing.yml"), false).unwrap_err() else {
+            panic!("a missing file is a source error");
+        };
+    }
+}
