@@ -8,12 +8,15 @@ CARGO ?= cargo
 GEN_BIN := target/release/anklume-gen
 # An installed anklume-gen (Debian package) wins over a checkout build.
 ANKLUME_GEN ?= $(shell command -v anklume-gen 2>/dev/null || echo $(GEN_BIN))
+NETD_BIN := target/release/anklume-netd
+ANKLUME_NETD ?= $(shell command -v anklume-netd 2>/dev/null || echo $(NETD_BIN))
 INFRA ?= $(if $(wildcard infra/base.yml),infra,infra.yml)
 BASE_DIR ?= .
 DEMO_EXAMPLE ?= examples/pro-workstation/infra.yml
 
 .PHONY: help sync sync-dry sync-clean validate demo test lint bench build clean \
-	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list
+	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
+	netd-preview netd-apply netd-status
 
 help:
 	@echo "make sync        generate the Ansible tree from $(INFRA)"
@@ -30,8 +33,14 @@ help:
 	@echo "make restore-domain D=<d> NAME=<n>    roll one domain back"
 	@echo "make snapshot-delete NAME=<n> [D=<d>] delete a snapshot"
 	@echo "make snapshot-list [D=<d>]            list snapshots"
+	@echo "make netd-preview    print the isolation ruleset of $(INFRA) (nft syntax; touches nothing)"
+	@echo "make netd-apply      have anklume-netd re-read the host's infra and apply it"
+	@echo "make netd-status     anklume-netd's state (Applied, RulesetHash, LastError, ...)"
 
 build: $(GEN_BIN)
+
+$(NETD_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
+	$(CARGO) build --release -p anklume-netd
 
 $(GEN_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
 	$(CARGO) build --release -p anklume-gen
@@ -102,6 +111,21 @@ snapshot-delete:
 
 snapshot-list:
 	@$(SNAPD) --json=short List s $(target) | /usr/bin/python3 -c 'import json,sys,time; rows=json.load(sys.stdin)["data"][0]; print("%-12s %-24s %-36s %s" % ("DOMAIN","INSTANCE","SNAPSHOT","TAKEN (UTC)")); [print("%-12s %-24s %-36s %s" % (d,i,s,time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)))) for d,i,s,t in rows]'
+
+# Network isolation: preview runs locally on $(INFRA); apply and status go
+# through anklume-netd on the system bus (Apply: root, or polkit's
+# org.anklume.network.apply), which reads the host's infra (anklume.conf.yml).
+NETD := busctl --system call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1
+$(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),netd-preview: $(NETD_BIN))
+
+netd-preview:
+	$(ANKLUME_NETD) preview --infra $(INFRA)
+
+netd-apply:
+	$(NETD) Apply
+
+netd-status:
+	@busctl --system introspect org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 | grep property
 
 clean:
 	$(CARGO) clean
