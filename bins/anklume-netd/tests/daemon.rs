@@ -333,6 +333,11 @@ async fn an_owned_table_survives_flush_and_delete() {
     let files = Files::new(INFRA);
     let _daemon = Daemon::start(&bus, &net, &files, &[]).await;
     let expected = net.table().expect("table applied at start");
+    let raw = net.raw_table().unwrap();
+    assert!(
+        raw.contains("# progname anklume-netd\n\tflags owner\n"),
+        "{raw}"
+    );
 
     assert!(net.nft(&["flush", "ruleset"]).status.success());
     assert_eq!(net.table().as_deref(), Some(expected.as_str()));

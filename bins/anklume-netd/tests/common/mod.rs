@@ -253,7 +253,19 @@ impl Net {
 
     /// `nft list table inet anklume` in the host namespace; None when
     /// there is no such table.
+    /// `nft list table inet anklume` as preview prints it: without what
+    /// nft adds for an owned table (see [`Net::raw_table`]).
     pub fn table(&self) -> Option<String> {
+        self.raw_table().map(|t| {
+            t.replacen(" # progname anklume-netd\n", "\n", 1)
+                .replacen("\tflags owner\n", "", 1)
+                .replacen("\"\n\n\tset ", "\"\n\tset ", 1)
+        })
+    }
+
+    /// The listing as nft prints it: an owned table shows
+    /// `# progname anklume-netd` and `flags owner`.
+    pub fn raw_table(&self) -> Option<String> {
         let out = self.nft(&["list", "table", "inet", "anklume"]);
         out.status.success().then(|| text(&out.stdout))
     }
