@@ -94,3 +94,57 @@ fn preview_of_an_invalid_infra_says_why_and_fails() {
     assert!(text(&out.stderr).contains(common::INVALID_MESSAGE));
     assert!(out.stdout.is_empty());
 }
+
+/// Policies naming whole domains, a protocol, and both directions, applied
+/// over netlink by `anklume-netd apply`.
+#[test]
+fn domain_protocol_and_bidirectional_policies_open_exactly_their_flows() {
+    let net = Net::new("p");
+    net.wait_connected();
+    let infra = INFRA.replace(
+        "network_policies:\n",
+        "network_policies:\n  - {from: ta, to: tb, ports: all, protocol: udp}\n  - {from: tb-1, to: ta, ports: [7000], bidirectional: true}\n  - {from: tb, to: ta-2, ports: all}\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("infra.yml");
+    std::fs::write(&file, &infra).unwrap();
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &net.ns("host"),
+            env!("CARGO_BIN_EXE_anklume-netd"),
+        ])
+        .args(["apply", "--infra", file.to_str().unwrap()])
+        .env("ANKLUME_CONTEXT_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("applied ruleset "),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // ta → tb: every UDP port, nothing else.
+    assert!(net.udp("ta-2", "tb-1", "10.251.2.10", 5353));
+    assert!(net.udp("ta-1", "tb-1", "10.251.2.10", 40000));
+    assert!(!net.tcp("ta-2", "tb-1", "10.251.2.10", 5353), "tcp passed");
+    assert!(!net.ping("ta-1", "10.251.2.10"), "icmp passed");
+    assert!(
+        !net.udp("tb-1", "ta-1", "10.251.1.10", 5353),
+        "udp passed the other way"
+    );
+    // tb-1 ⇄ ta on tcp/7000 (machine → domain, and back).
+    assert!(net.tcp("tb-1", "ta-1", "10.251.1.10", 7000));
+    assert!(net.tcp("ta-1", "tb-1", "10.251.2.10", 7000));
+    assert!(!net.tcp("ta-1", "tb-1", "10.251.2.10", 7001));
+    // tb → ta-2: everything, IPv4 (a machine side matches its IPv4 address).
+    assert!(net.ping("tb-1", "10.251.1.11"));
+    assert!(net.tcp("tb-1", "ta-2", "10.251.1.11", 1234));
+    assert!(!net.ping("tb-1", "10.251.1.10"), "ta-1 was not opened");
+    assert!(
+        !net.ping("ta-2", "10.251.2.10"),
+        "the reverse direction passed"
+    );
+}

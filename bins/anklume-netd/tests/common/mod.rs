@@ -329,6 +329,43 @@ impl Net {
         connected
     }
 
+    /// Whether a UDP datagram from `from` reaches a listener on
+    /// `to_ns`:`port` (address `to`). (busybox nc has no UDP: python3,
+    /// which the test dependencies install, sends and receives.)
+    pub fn udp(&self, from: &str, to_ns: &str, to: &str, port: u16) -> bool {
+        let receive = format!(
+            "import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+             s.bind(('', {port})); s.settimeout(2); print('ready', flush=True); \
+             print(s.recv(64).decode())"
+        );
+        let mut listener = Command::new("ip")
+            .args(["netns", "exec", &self.ns(to_ns), "python3", "-c", &receive])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = std::io::BufReader::new(listener.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let send = format!(
+            "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\
+             .sendto(b'anklume-udp', ('{to}', {port}))"
+        );
+        let _ = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns(from),
+            "python3",
+            "-c",
+            &send,
+        ]);
+        let mut received = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut received);
+        let _ = listener.wait();
+        received.contains("anklume-udp")
+    }
+
     /// `sh -c script` in namespace `name`, in its own process group
     /// (killed as a group on drop).
     pub fn spawn_sh(&self, name: &str, script: &str) -> Group {
