@@ -8,8 +8,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -44,9 +43,9 @@ pub fn infra_without_policies() -> String {
 pub const INVALID_INFRA: &str = "project_name: t\nglobal: {}\ndomains:\n  a:\n    subnet_id: 300\n";
 pub const INVALID_MESSAGE: &str = "subnet_id must be 0-254, got 300";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+#[path = "../../../../tests/harness/test_bus.rs"]
+mod test_bus;
+pub use test_bus::TestBus;
 
 pub fn run(args: &[&str]) -> Output {
     Command::new(args[0]).args(&args[1..]).output().unwrap()
@@ -447,57 +446,7 @@ pub fn hash_of(preview: &str) -> String {
     hash
 }
 
-/// A private bus that behaves like the system bus.
-pub struct TestBus {
-    pub address: String,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
 impl TestBus {
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("bus.sock");
-        let includes: String = std::fs::read_dir(repo().join("policy/dbus-1"))
-            .unwrap()
-            .map(|e| {
-                format!(
-                    "<include>{}</include>\n",
-                    e.unwrap().path().canonicalize().unwrap().display()
-                )
-            })
-            .collect();
-        let config = std::fs::read_to_string(repo().join("tests/harness/dbus-test-bus.conf"))
-            .unwrap()
-            .replace("@SOCKET@", &socket.display().to_string())
-            .replace("@INCLUDES@", &includes);
-        let config_path = dir.path().join("bus.conf");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config_path.display()))
-            .args(["--nofork", "--print-address"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dbus-daemon (Debian package dbus)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            address: line.trim().to_owned(),
-            child,
-            _dir: dir,
-        }
-    }
-
-    pub async fn connect(&self) -> zbus::Connection {
-        zbus::connection::Builder::address(self.address.as_str())
-            .build()
-            .await
-            .unwrap()
-    }
-
     /// A proxy that reads properties at each call (no cache).
     pub async fn proxy(&self) -> anklume_dbus::network::Network1Proxy<'static> {
         anklume_dbus::network::Network1Proxy::builder(&self.connect().await)
@@ -505,13 +454,6 @@ impl TestBus {
             .build()
             .await
             .unwrap()
-    }
-}
-
-impl Drop for TestBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,76 +5,16 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anklume_incus::{IncusClient, InstanceCreate};
 
 pub const IMAGE: &str = "anklume-test-busybox";
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A private bus that behaves like the system bus.
-pub struct TestBus {
-    pub address: String,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl TestBus {
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("bus.sock");
-        let includes: String = std::fs::read_dir(repo().join("policy/dbus-1"))
-            .unwrap()
-            .map(|e| {
-                format!(
-                    "<include>{}</include>\n",
-                    e.unwrap().path().canonicalize().unwrap().display()
-                )
-            })
-            .collect();
-        let config = std::fs::read_to_string(repo().join("tests/harness/dbus-test-bus.conf"))
-            .unwrap()
-            .replace("@SOCKET@", &socket.display().to_string())
-            .replace("@INCLUDES@", &includes);
-        let config_path = dir.path().join("bus.conf");
-        std::fs::write(&config_path, config).unwrap();
-        let mut child = Command::new("dbus-daemon")
-            .arg(format!("--config-file={}", config_path.display()))
-            .args(["--nofork", "--print-address"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dbus-daemon (Debian package dbus)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            address: line.trim().to_owned(),
-            child,
-            _dir: dir,
-        }
-    }
-
-    pub async fn connect(&self) -> zbus::Connection {
-        zbus::connection::Builder::address(self.address.as_str())
-            .build()
-            .await
-            .unwrap()
-    }
-}
-
-impl Drop for TestBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../../../tests/harness/test_bus.rs"]
+mod test_bus;
+pub use test_bus::{TestBus, repo};
 
 /// Incus projects (one per domain) and running containers for one test.
 pub struct Lab {
