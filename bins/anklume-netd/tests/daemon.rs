@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anklume_dbus::AnklumeError;
 use common::{
-    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, TestBus, busctl, call, eventually,
-    hash_of, infra_without_policies, preview, text,
+    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, TestBus, call, eventually,
+    get_property, hash_of, infra_without_policies, preview, text,
 };
 use futures_util::StreamExt as _;
 
@@ -59,19 +59,7 @@ async fn apply_preview_properties_and_signals_over_dbus() {
     // busctl sees the same.
     let out = call(&bus, None, &["Apply"]);
     assert_eq!(text(&out.stdout), "b false\n", "{}", text(&out.stderr));
-    let out = busctl(
-        &bus,
-        None,
-        &[
-            "get-property",
-            anklume_dbus::network::BUS_NAME,
-            anklume_dbus::network::OBJECT_PATH,
-            anklume_dbus::network::INTERFACE,
-            "RulesetHash",
-            "DomainCount",
-            "Applied",
-        ],
-    );
+    let out = get_property(&bus, None, &["RulesetHash", "DomainCount", "Applied"]);
     assert_eq!(text(&out.stdout), format!("s \"{hash}\"\nu 2\nb true\n"));
 
     // SIGHUP (systemctl reload) applies the edited infra.
@@ -133,17 +121,7 @@ async fn a_non_root_caller_is_refused_but_may_read() {
     let out = call(&bus, nobody, &["Preview"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("s \"table inet anklume {"));
-    let out = busctl(
-        &bus,
-        nobody,
-        &[
-            "get-property",
-            anklume_dbus::network::BUS_NAME,
-            anklume_dbus::network::OBJECT_PATH,
-            anklume_dbus::network::INTERFACE,
-            "PolicyCount",
-        ],
-    );
+    let out = get_property(&bus, nobody, &["PolicyCount"]);
     assert!(text(&out.stdout).starts_with("u "), "{}", text(&out.stderr));
 }
 

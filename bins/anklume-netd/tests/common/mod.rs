@@ -585,13 +585,22 @@ pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> Output {
 
 /// `busctl call` on anklume-netd's object.
 pub fn call(bus: &TestBus, as_uid: Option<u32>, method: &[&str]) -> Output {
+    on_object(bus, as_uid, "call", method)
+}
+
+/// `busctl get-property <the object> <names>`.
+pub fn get_property(bus: &TestBus, as_uid: Option<u32>, names: &[&str]) -> Output {
+    on_object(bus, as_uid, "get-property", names)
+}
+
+fn on_object(bus: &TestBus, as_uid: Option<u32>, verb: &str, rest: &[&str]) -> Output {
     let mut args = vec![
-        "call",
+        verb,
         anklume_dbus::network::BUS_NAME,
         anklume_dbus::network::OBJECT_PATH,
         anklume_dbus::network::INTERFACE,
     ];
-    args.extend_from_slice(method);
+    args.extend_from_slice(rest);
     busctl(bus, as_uid, &args)
 }
 
