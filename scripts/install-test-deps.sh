@@ -6,7 +6,11 @@
 #   - dbus-daemon, busctl, dbus-send, setpriv: private-bus D-Bus tests;
 #   - nft, ip, ping, busybox nc: isolation tests in network namespaces;
 #   - Incus (bookworm-backports), started with a storage pool and a local
-#     busybox test image: tests/harness/incus.sh.
+#     busybox test image: tests/harness/incus.sh;
+#   - Ansible, ansible-lint, yamllint in a venv (PyPI, pinned):
+#     scripts/install-ansible.sh;
+#   - a Debian 12 image with python3 and systemd, built once with
+#     debootstrap and cached: tests/harness/debian-image.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,4 +41,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 tests/harness/incus.sh up
+scripts/install-ansible.sh
+tests/harness/debian-image.sh
 echo "Test dependencies present."
