@@ -122,7 +122,7 @@ lint: ansible-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	cd ansible && PATH=$(ANKLUME_VENV)/bin:$$PATH ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg ansible-lint --profile production --strict
-	$(ANKLUME_VENV)/bin/yamllint --strict ansible
+	$(ANKLUME_VENV)/bin/yamllint --strict -c ansible/.yamllint ansible
 
 bench:
 	$(CARGO) bench -p anklume-gen --bench sync

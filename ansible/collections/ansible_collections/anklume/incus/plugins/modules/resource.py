@@ -64,6 +64,7 @@ updated:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.anklume.incus.plugins.module_utils.incus_api import (
     IncusError,
+    NotFound,
     query,
     str_devices,
     str_map,
@@ -109,7 +110,12 @@ def main():
     base = PATHS[kind]
     created, updated, before, after = [], [], {}, {}
     try:
-        current = {o["name"]: o for o in query(with_project(base + "?recursion=1", project)) or []}
+        try:
+            listing = query(with_project(base + "?recursion=1", project)) or []
+        except NotFound:
+            # The project itself is missing (a dry run before it exists).
+            listing = []
+        current = {o["name"]: o for o in listing}
         wanted = list(module.params["items"])
         wanted += [dict(body or {}, name=name) for name, body in module.params["by_name"].items()]
         for item in wanted:

@@ -1,0 +1,63 @@
+//! Provisioning a Debian 12 container (debootstrap image with python3 and
+//! systemd, tests/harness/debian-image.sh) with base_system through the
+//! community.general.incus connection: works offline (the bridge has no
+//! NAT, so no mirror is reachable) and a second run changes nothing.
+
+use anklume_e2e::{Infra, free_base_subnet, incus_exec, tag};
+
+#[test]
+fn base_system_provisions_debian_offline_and_idempotently() {
+    let t = tag();
+    let d = format!("e2e{t}d");
+    let base = free_base_subnet();
+    let yaml = format!(
+        "project_name: e2e
+global:
+  base_subnet: \"{base}\"
+  default_os_image: anklume-test-debian
+domains:
+  {d}:
+    description: e2e provisioning
+    subnet_id: 4
+    ephemeral: true
+    machines:
+      {d}-deb:
+        type: lxc
+        ip: \"{base}.4.10\"
+        roles: [base_system]
+"
+    );
+    let infra = Infra::new(&yaml, &[&d]);
+    infra.sync();
+    let first = infra.apply(&["-e", "base_system_timezone=Europe/Paris"]);
+    assert!(first.changed() > 0, "{}", first.text);
+    assert!(
+        first
+            .text
+            .contains("TASK [base_system : Generate the locale]"),
+        "base_system did not run:\n{}",
+        first.text
+    );
+
+    let name = format!("{d}-deb");
+    let out = incus_exec(
+        &d,
+        &name,
+        "readlink /etc/localtime; cat /etc/timezone /etc/default/locale; locale -a",
+    );
+    assert!(out.contains("/usr/share/zoneinfo/Europe/Paris"), "{out}");
+    assert!(out.contains("LANG=en_US.UTF-8"), "{out}");
+    assert!(out.contains("en_US.utf8"), "{out}");
+    // Offline: every package was already there, so apt never fetched a
+    // package list (the image ships with none).
+    let lists = incus_exec(&d, &name, "ls /var/lib/apt/lists");
+    assert!(!lists.contains("_Packages"), "apt fetched lists: {lists}");
+
+    let second = infra.apply(&["-e", "base_system_timezone=Europe/Paris"]);
+    assert_eq!(
+        second.changed(),
+        0,
+        "re-provisioning changed something:\n{}",
+        second.text
+    );
+}
