@@ -80,8 +80,8 @@ tree:
 	$(ANKLUME_GEN) sync $(DEMO_EXAMPLE) --base-dir $$dir | grep -c 'Unchanged:' | sed 's/$$/ files unchanged/'
 
 # The main job: Incus, an image, a small infra applied, isolation measured.
-demo:
-	./scripts/demo.sh up
+demo: $(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),$(GEN_BIN))
+	ANKLUME_GEN=$(abspath $(ANKLUME_GEN)) ./scripts/demo.sh up
 
 demo-clean:
 	./scripts/demo.sh clean
