@@ -16,7 +16,7 @@ ALIAS=${ANKLUME_TEST_DEBIAN_IMAGE:-anklume-test-debian}
 CACHE=${ANKLUME_TEST_CACHE:-/var/cache/anklume-test}
 MIRROR=${ANKLUME_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 TARBALL="$CACHE/debian-bookworm.tar.gz"
-PACKAGES=python3,python3-apt,systemd,systemd-sysv,dbus,locales,tzdata,ca-certificates,iproute2,iputils-ping
+PACKAGES=python3,python3-apt,systemd,systemd-sysv,udev,dbus,locales,tzdata,ca-certificates,iproute2,iputils-ping
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
