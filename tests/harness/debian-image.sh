@@ -7,7 +7,7 @@
 #                                        when it is missing; idempotent
 #   tests/harness/debian-image.sh rebuild  drop the cache and build again
 #
-# Cache: $ANKLUME_TEST_CACHE (default /var/cache/anklume-test)/debian-bookworm.tar.gz
+# Cache: $ANKLUME_TEST_CACHE (default /var/cache/anklume-test)/debian-bookworm-<recipe>.tar.gz
 # The image carries what base_system needs offline (locales, tzdata,
 # ca-certificates), so provisioning tests never reach a mirror.
 set -euo pipefail
@@ -15,8 +15,10 @@ set -euo pipefail
 ALIAS=${ANKLUME_TEST_DEBIAN_IMAGE:-anklume-test-debian}
 CACHE=${ANKLUME_TEST_CACHE:-/var/cache/anklume-test}
 MIRROR=${ANKLUME_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-TARBALL="$CACHE/debian-bookworm.tar.gz"
 PACKAGES=python3,python3-apt,systemd,systemd-sysv,udev,dbus,locales,tzdata,ca-certificates,iproute2,iputils-ping
+# The recipe's id: a changed package list (or this version) builds anew.
+RECIPE=$(printf '2 %s' "$PACKAGES" | md5sum | cut -c1-8)
+TARBALL="$CACHE/debian-bookworm-$RECIPE.tar.gz"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -43,7 +45,7 @@ build_tarball() {
     as_root debootstrap --variant=minbase --include="$PACKAGES" bookworm "$work/rootfs" "$MIRROR" \
         >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
     # systemd-networkd configures eth0 by DHCP (Incus hands out the
-    # reserved static address); a fixed hostname comes from Incus.
+    # reserved static address; networkd needs udev to take the link).
     as_root mkdir -p "$work/rootfs/etc/systemd/network"
     printf '[Match]\nName=eth0\n\n[Network]\nDHCP=ipv4\n' | as_root tee "$work/rootfs/etc/systemd/network/eth0.network" >/dev/null
     as_root ln -sf /lib/systemd/system/systemd-networkd.service \
@@ -54,10 +56,12 @@ architecture: $(uname -m)
 creation_date: $(date +%s)
 properties:
   description: anklume test image (Debian 12 debootstrap, python3 + systemd)
+  anklume.recipe: "$RECIPE"
   os: debian
   release: bookworm
 META
     as_root tar -C "$work" -czf "$work/image.tar.gz" metadata.yaml rootfs
+    as_root rm -f "$CACHE"/debian-bookworm*.tar.gz
     as_root mv "$work/image.tar.gz" "$TARBALL"
     drop_work "$work"
     trap - EXIT
@@ -65,12 +69,14 @@ META
 
 case "${1:-up}" in
     up) ;;
-    rebuild) as_root rm -f "$TARBALL"; incus image delete "$ALIAS" >/dev/null 2>&1 || true ;;
+    rebuild) as_root rm -f "$CACHE"/debian-bookworm*.tar.gz; incus image delete "$ALIAS" >/dev/null 2>&1 || true ;;
     *) echo "usage: $0 [up|rebuild]" >&2; exit 2 ;;
 esac
 
 if incus image show "$ALIAS" >/dev/null 2>&1; then
-    exit 0
+    [ "$(incus image get-property "$ALIAS" anklume.recipe 2>/dev/null)" = "$RECIPE" ] && exit 0
+    echo "Image $ALIAS is from an older recipe: replacing it"
+    incus image delete "$ALIAS"
 fi
 [ -s "$TARBALL" ] || build_tarball
 incus image import "$TARBALL" --alias "$ALIAS" >/dev/null

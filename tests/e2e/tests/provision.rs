@@ -3,7 +3,7 @@
 //! community.general.incus connection: works offline (the bridge has no
 //! NAT, so no mirror is reachable) and a second run changes nothing.
 
-use anklume_e2e::{Infra, free_base_subnet, incus_exec, tag};
+use anklume_e2e::{Infra, free_base_subnet, incus_exec, incus_query, tag};
 
 #[test]
 fn base_system_provisions_debian_offline_and_idempotently() {
@@ -52,6 +52,27 @@ domains:
     // package list (the image ships with none).
     let lists = incus_exec(&d, &name, "ls /var/lib/apt/lists");
     assert!(!lists.contains("_Packages"), "apt fetched lists: {lists}");
+
+    // The static IP reached the instance (DHCP reservation on eth0).
+    let ip = format!("{base}.4.10");
+    let state = format!("/1.0/instances/{name}/state?project={d}");
+    let has_ip = |v: &serde_json::Value| {
+        v["network"]["eth0"]["addresses"]
+            .as_array()
+            .is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["family"] == "inet" && x["address"] == ip.as_str())
+            })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !incus_query(&state).is_some_and(|v| has_ip(&v)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never got {ip}: {:?}",
+            incus_query(&state)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 
     let second = infra.apply(&["-e", "base_system_timezone=Europe/Paris"]);
     assert_eq!(
