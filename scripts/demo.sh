@@ -167,7 +167,9 @@ up() {
     fi
 
     say "anklume-gen sync $INFRA --base-dir $STATE/tree"
-    "${ANKLUME_GEN:-anklume-gen}" sync "$INFRA" --base-dir "$STATE/tree" | grep -vE '^\s*(Unchanged|Written):' || true
+    "${ANKLUME_GEN:-anklume-gen}" sync "$INFRA" --base-dir "$STATE/tree" >"$STATE/sync.log" 2>&1 ||
+        { cat "$STATE/sync.log" >&2; exit 1; }
+    grep -vE '^\s*(Unchanged|Written):' "$STATE/sync.log" || true
     for d in "${DOMAINS[@]}"; do grep -qx "domain $d" "$STATE/created" 2>/dev/null || echo "domain $d" >>"$STATE/created"; done
 
     find_netd
@@ -197,7 +199,7 @@ up() {
         ISOLATED_EXPECT=no
     fi
 
-    wait_addresses 4
+    wait_addresses "$(list_instances | wc -l)"
     say "What was built"
     printf '%-10s %-14s %-16s %-10s %-8s %s\n' DOMAIN BRIDGE GATEWAY INSTANCE STATE IPV4
     list_instances | while IFS=$'\t' read -r d n s ip; do
