@@ -11,16 +11,18 @@
 #
 # Environment: ANKLUME_GEN (generator), ANKLUME_NETD (netd binary; built
 # from the checkout when cargo is there), ANKLUME_DEMO_DIR (state, default
-# .demo in the checkout).
+# .demo in the checkout), ANKLUME_DEMO_INFRA (another infra to demo; its
+# machines use the image anklume-demo-busybox; the e2e test uses this).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-INFRA="$ROOT/scripts/demo/infra.yml"
+INFRA=$(realpath "${ANKLUME_DEMO_INFRA:-$ROOT/scripts/demo/infra.yml}")
 STATE=${ANKLUME_DEMO_DIR:-$ROOT/.demo}
 IMAGE=anklume-demo-busybox
-DOMAINS=(demo-work demo-home demo-lab)
-BASE=10.240
+# Filled from the synced tree (up) or the state file (clean).
+DOMAINS=()
+BASE=""
 
 say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -158,18 +160,21 @@ up() {
         build_image
         echo image >>"$STATE/created"
     fi
-    local clash
-    clash=$(incus network list --format csv --columns n4 | grep -F ",$BASE." | grep -v '^net-demo-' || true)
+    say "anklume-gen sync $INFRA --base-dir $STATE/tree"
+    "${ANKLUME_GEN:-anklume-gen}" sync "$INFRA" --base-dir "$STATE/tree" --clean-orphans >"$STATE/sync.log" 2>&1 ||
+        { cat "$STATE/sync.log" >&2; exit 1; }
+    grep -vE '^\s*(Unchanged|Written):' "$STATE/sync.log" || true
+    local f
+    for f in "$STATE"/tree/inventory/*.yml; do DOMAINS+=("$(basename "$f" .yml)"); done
+    BASE=$(sed -n "s/^base_subnet: *['\"]\{0,1\}\([0-9.]*\).*/\1/p" "$STATE/tree/group_vars/all.yml")
+    local clash ours
+    ours=$(printf 'net-%s,\n' "${DOMAINS[@]}")
+    clash=$(incus network list --format csv --columns n4 | grep -F ",$BASE." | grep -vF "$ours" || true)
     if [ -n "$clash" ]; then
         echo "ERROR: $BASE.x.0/24 is already used by Incus network(s): $clash" >&2
         echo "Change global.base_subnet in $INFRA and retry." >&2
         exit 1
     fi
-
-    say "anklume-gen sync $INFRA --base-dir $STATE/tree"
-    "${ANKLUME_GEN:-anklume-gen}" sync "$INFRA" --base-dir "$STATE/tree" >"$STATE/sync.log" 2>&1 ||
-        { cat "$STATE/sync.log" >&2; exit 1; }
-    grep -vE '^\s*(Unchanged|Written):' "$STATE/sync.log" || true
     for d in "${DOMAINS[@]}"; do grep -qx "domain $d" "$STATE/created" 2>/dev/null || echo "domain $d" >>"$STATE/created"; done
 
     find_netd
@@ -212,8 +217,15 @@ up() {
 }
 
 clean() {
-    say "Removing the demo's domains: ${DOMAINS[*]}"
-    scripts/teardown-domains.sh "${DOMAINS[@]}"
+    if [ -f "$STATE/created" ]; then
+        mapfile -t DOMAINS < <(sed -n 's/^domain //p' "$STATE/created")
+    elif [ -z "${ANKLUME_DEMO_INFRA:-}" ]; then
+        DOMAINS=(demo-work demo-home demo-lab)   # the bundled infra's
+    fi
+    if [ ${#DOMAINS[@]} -gt 0 ]; then
+        say "Removing the demo's domains: ${DOMAINS[*]}"
+        scripts/teardown-domains.sh "${DOMAINS[@]}"
+    fi
     if grep -qx table "$STATE/created" 2>/dev/null; then
         echo "Removing the isolation table the demo loaded (inet anklume)"
         nft delete table inet anklume 2>/dev/null ||
