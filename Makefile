@@ -8,22 +8,23 @@ CARGO ?= cargo
 GEN_BIN := target/release/anklume-gen
 # An installed anklume-gen (Debian package) wins over a checkout build.
 ANKLUME_GEN ?= $(shell command -v anklume-gen 2>/dev/null || echo $(GEN_BIN))
+NETD_BIN := target/release/anklume-netd
+ANKLUME_NETD ?= $(shell command -v anklume-netd 2>/dev/null || echo $(NETD_BIN))
 INFRA ?= $(if $(wildcard infra/base.yml),infra,infra.yml)
 BASE_DIR ?= .
 DEMO_EXAMPLE ?= examples/pro-workstation/infra.yml
 # Ansible runs from a venv (scripts/install-ansible.sh, pinned versions).
 ANKLUME_VENV ?= $(shell ./scripts/install-ansible.sh --path)
 PLAYBOOK := ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg $(ANKLUME_VENV)/bin/ansible-playbook
-NETD_BIN := target/release/anklume-netd
-ANKLUME_NETD ?= $(shell command -v anklume-netd 2>/dev/null || echo $(CURDIR)/$(NETD_BIN))
 # Extra ansible-playbook arguments, e.g. A="-e incus_networks_ipv4_nat=false -v".
 A ?=
 APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
-	-e anklume_infra=$(abspath $(INFRA)) -e anklume_netd=$(ANKLUME_NETD) $(A)
+	-e anklume_infra=$(abspath $(INFRA)) -e anklume_netd=$(abspath $(ANKLUME_NETD)) $(A)
 
 .PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
 	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \
-	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list
+	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
+	netd-preview netd-apply netd-status
 
 help:
 	@echo "make sync        generate the Ansible tree from $(INFRA)"
@@ -40,15 +41,21 @@ help:
 	@echo "make demo-clean  remove exactly what make demo created"
 	@echo "make test        install test dependencies and run all tests"
 	@echo "make lint        rustfmt, clippy, ansible-lint (production), yamllint"
-	@echo "make bench       benchmarks (generator; snapshots; make apply-infra at 5x4)"
+	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; make apply-infra at 5x4)"
 	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
 	@echo "make snapshot-domain D=<d> [NAME=]    snapshot one domain"
 	@echo "make restore NAME=<n>                 roll every instance back (safety snapshot first)"
 	@echo "make restore-domain D=<d> NAME=<n>    roll one domain back"
 	@echo "make snapshot-delete NAME=<n> [D=<d>] delete a snapshot"
 	@echo "make snapshot-list [D=<d>]            list snapshots"
+	@echo "make netd-preview    print the isolation ruleset of $(INFRA) (nft syntax; touches nothing)"
+	@echo "make netd-apply      have anklume-netd re-read the host's infra and apply it"
+	@echo "make netd-status     anklume-netd's state (Applied, RulesetHash, LastError, ...)"
 
 build: $(GEN_BIN)
+
+$(NETD_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
+	$(CARGO) build --release -p anklume-netd
 
 $(GEN_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
 	$(CARGO) build --release -p anklume-gen
@@ -89,6 +96,10 @@ demo-clean:
 ansible-deps:
 	@./scripts/install-ansible.sh
 
+# apply and apply-limit run the firewall play: build anklume-netd when
+# none is installed.
+$(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),apply apply-limit: $(NETD_BIN))
+
 has-tree = @test -d $(BASE_DIR)/inventory || { echo "ERROR: no $(BASE_DIR)/inventory: run make sync (INFRA=$(INFRA)) first" >&2; exit 2; }
 
 apply: sync ansible-deps
@@ -128,6 +139,7 @@ bench:
 	$(CARGO) bench -p anklume-gen --bench sync
 	./scripts/install-test-deps.sh
 	$(CARGO) bench -p anklume-snapd --bench snapshot
+	$(CARGO) bench -p anklume-netpolicy --bench isolation
 	./benches/apply-infra.sh
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's
@@ -157,6 +169,21 @@ snapshot-delete:
 
 snapshot-list:
 	@$(SNAPD) --json=short List s $(target) | /usr/bin/python3 -c 'import json,sys,time; rows=json.load(sys.stdin)["data"][0]; print("%-12s %-24s %-36s %s" % ("DOMAIN","INSTANCE","SNAPSHOT","TAKEN (UTC)")); [print("%-12s %-24s %-36s %s" % (d,i,s,time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)))) for d,i,s,t in rows]'
+
+# Network isolation: preview runs locally on $(INFRA); apply and status go
+# through anklume-netd on the system bus (Apply: root, or polkit's
+# org.anklume.network.apply), which reads the host's infra (anklume.conf.yml).
+NETD := busctl --system call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1
+$(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),netd-preview: $(NETD_BIN))
+
+netd-preview:
+	$(ANKLUME_NETD) preview --infra $(INFRA)
+
+netd-apply:
+	$(NETD) Apply
+
+netd-status:
+	@busctl --system introspect org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 | grep property
 
 clean:
 	$(CARGO) clean

@@ -5,6 +5,8 @@
 #   - python3-yaml: Ansible's YAML reader, to cross-check generated files;
 #   - dbus-daemon, busctl, dbus-send, setpriv: private-bus D-Bus tests;
 #   - nft, ip, ping, busybox nc: isolation tests in network namespaces;
+#   - libnftnl-dev, libmnl-dev, pkg-config: anklume-netd links libnftnl to
+#     write its table over netlink (needed to build the workspace);
 #   - Incus (bookworm-backports), started with a storage pool and a local
 #     busybox test image: tests/harness/incus.sh;
 #   - Ansible, ansible-lint, yamllint in a venv (PyPI, pinned):
@@ -30,6 +32,9 @@ have setpriv || need+=(util-linux)
 have ping || need+=(iputils-ping)
 have nft || need+=(nftables)
 have ip || need+=(iproute2)
+have pkg-config || need+=(pkg-config)
+pkg-config --exists libnftnl 2>/dev/null || need+=(libnftnl-dev)
+pkg-config --exists libmnl 2>/dev/null || need+=(libmnl-dev)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "Installing Debian packages: ${need[*]}"

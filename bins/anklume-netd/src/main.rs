@@ -1,65 +1,37 @@
-//! anklume-netd: inter-domain isolation in nftables. This first version
-//! computes and previews the ruleset; applying it over netlink, the
-//! daemon and its D-Bus interface come next (see docs/network-isolation.md).
+//! anklume-netd: inter-domain isolation in nftables. `preview` prints the
+//! ruleset the infra asks for, `apply` applies it once over netlink, and
+//! `serve` keeps it applied as a D-Bus service (`org.anklume.Network1`).
 
-use std::path::PathBuf;
+mod cli;
+mod daemon;
+mod engine;
+mod oneshot;
+mod plan;
+mod service;
+
 use std::process::ExitCode;
 
-use anklume_infra::{NestingContext, load};
-use anklume_netpolicy::{Mode, Ruleset, render};
-use clap::{Args, Parser, Subcommand};
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "anklume-netd",
-    version,
-    about = "anklume's inter-domain isolation in nftables"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print the ruleset (table inet anklume) in nft syntax; touches nothing.
-    Preview(PreviewArgs),
-}
-
-#[derive(Debug, Args)]
-struct PreviewArgs {
-    /// The infra (file or infra/ directory).
-    #[arg(long, value_name = "FILE")]
-    infra: PathBuf,
-    /// Render the ruleset for inside the sys-firewall VM (one NIC per
-    /// domain: eth0 = admin, then sorted domains; drop policy, logged drops).
-    #[arg(long)]
-    firewall_vm: bool,
-}
+use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let Command::Preview(args) = Cli::parse().command;
-    let loaded = match load(&args.infra, &NestingContext::from_env()) {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            eprintln!("ERROR: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let Some(infra) = loaded.infra else {
-        eprintln!("Validation errors:");
-        loaded
-            .report
-            .errors
-            .iter()
-            .for_each(|e| eprintln!("  - {e}"));
-        return ExitCode::FAILURE;
-    };
-    let (ruleset, mode) = if args.firewall_vm {
-        (Ruleset::for_firewall_vm(&infra), Mode::FirewallVm)
-    } else {
-        (Ruleset::from_infra(&infra), Mode::Host)
-    };
-    print!("{}", render(&ruleset, mode));
-    ExitCode::SUCCESS
+    match cli::Cli::parse().command {
+        cli::Command::Preview(args) => match plan::plan(&args.infra, args.firewall_vm) {
+            Ok(planned) => {
+                print!("{}", planned.text());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                e.print();
+                ExitCode::FAILURE
+            }
+        },
+        cli::Command::Apply(args) => oneshot::apply(&args),
+        cli::Command::Serve(args) => match daemon::serve(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("anklume-netd: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }

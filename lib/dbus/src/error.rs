@@ -16,6 +16,9 @@ pub enum AnklumeError {
     InvalidInfra(String),
     /// Incus refused or failed.
     Incus(String),
+    /// The kernel refused the ruleset (or netlink failed); the previous
+    /// ruleset stays in force.
+    Netlink(String),
     /// The caller may not do this (not root, and polkit said no).
     PermissionDenied(String),
 }

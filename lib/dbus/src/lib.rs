@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod network;
 pub mod snapshot;
 
 pub use auth::Authorizer;

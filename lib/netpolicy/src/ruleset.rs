@@ -1,7 +1,7 @@
 //! The isolation ruleset as data: which flows between domain bridges, and
 //! between domains and the host, are allowed. Everything else crossing a
-//! domain bridge is dropped. Renderers (nft text today, a netlink batch
-//! next) turn this one model into rules, so preview and apply never differ.
+//! domain bridge is dropped. `table` turns this one model into the nftables
+//! table that preview prints and apply sends, so preview and apply never differ.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -22,8 +22,9 @@ pub enum Service {
 pub struct Side {
     pub interface: String,
     pub address: Option<Ipv4Addr>,
-    /// The domain's IPv4 subnet, e.g. `10.100.1.0/24`.
-    pub subnet: String,
+    /// The domain's IPv4 subnet (network address, prefix length), e.g.
+    /// `10.100.1.0/24`.
+    pub subnet: (Ipv4Addr, u8),
 }
 
 /// Allowed traffic from one domain bridge to another.
@@ -107,7 +108,8 @@ impl Ruleset {
                 Endpoint::Machine { name, .. } => infra.machine(name).and_then(|m| m.ip),
                 _ => None,
             };
-            let subnet = infra.network(domain).subnet();
+            let network = infra.network(domain);
+            let subnet = (network.base.address(network.subnet_id, 0), 24);
             Some(Side {
                 interface,
                 address,

@@ -97,3 +97,24 @@ fn rendering_is_stable_whatever_the_policy_order() {
     );
     assert_eq!(a, b);
 }
+
+#[test]
+fn covered_flows_are_left_out_of_the_interval_sets() {
+    let r = ruleset(
+        "  - {from: pro, to: lab, ports: all}\n  - {from: pro, to: lab, ports: [443]}\n  - {from: lab, to: pro, ports: all, protocol: udp}\n  - {from: lab, to: pro, ports: [53], protocol: udp}\n  - {from: lab, to: pro-dev, ports: [53], protocol: udp}\n  - {from: lab, to: pro, ports: [22]}\n",
+    );
+    let text = render(&r, Mode::Host);
+    // pro → lab is open: a hash pair, and its port 443 adds nothing.
+    assert!(text.contains("\"net-pro\" . \"net-lab\""), "{text}");
+    assert!(!text.contains("443"), "{text}");
+    // lab → pro udp covers udp/53, to the domain and to its machine.
+    assert!(
+        text.contains("\"net-lab\" . \"net-pro\" . udp . 0-65535"),
+        "{text}"
+    );
+    assert!(!text.contains(". 53"), "{text}");
+    assert!(
+        text.contains("\"net-lab\" . \"net-pro\" . tcp . 22"),
+        "{text}"
+    );
+}

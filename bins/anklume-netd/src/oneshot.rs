@@ -1,0 +1,58 @@
+//! `anklume-netd apply`: apply the infra's ruleset once and exit. The
+//! table is left shared (no owner flag): this is for hosts without the
+//! daemon, or for a first check by hand.
+
+use std::process::ExitCode;
+
+use anklume_dbus::network::BUS_NAME;
+use anklume_netpolicy::TABLE;
+use anklume_nft::{ApplyError, Netlink, Ownership};
+
+use crate::cli::InfraArgs;
+use crate::plan::{Planned, plan};
+
+pub fn apply(args: &InfraArgs) -> ExitCode {
+    let planned = match plan(&args.infra, args.firewall_vm) {
+        Ok(planned) => planned,
+        Err(e) => {
+            e.print();
+            eprintln!("nothing applied; the ruleset in force (if any) stays");
+            return ExitCode::FAILURE;
+        }
+    };
+    match install(&planned) {
+        Ok(false) => {
+            println!("unchanged (ruleset {})", planned.hash);
+            ExitCode::SUCCESS
+        }
+        Ok(true) => {
+            println!(
+                "applied ruleset {}: {} domains, {} policies",
+                planned.hash, planned.domains, planned.policies
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ ApplyError::OwnedByOther(_)) => {
+            eprintln!("ERROR: {e}");
+            eprintln!(
+                "anklume-netd serve owns the table: edit the infra it reads, then \
+                 `systemctl reload anklume-netd` (or busctl call {BUS_NAME} ... Apply)"
+            );
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("ERROR: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// True when the table in force changed.
+fn install(planned: &Planned) -> Result<bool, ApplyError> {
+    let mut netlink = Netlink::open()?;
+    if netlink.current_comment(TABLE)?.as_deref() == Some(planned.comment()) {
+        return Ok(false);
+    }
+    netlink.replace(&planned.table, Ownership::Shared)?;
+    Ok(true)
+}
