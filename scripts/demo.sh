@@ -178,10 +178,12 @@ up() {
     for d in "${DOMAINS[@]}"; do grep -qx "domain $d" "$STATE/created" 2>/dev/null || echo "domain $d" >>"$STATE/created"; done
 
     find_netd
+    # An isolation table the demo did not load (a real one) is left alone.
     local table_before=no
     nft list table inet anklume >/dev/null 2>&1 && table_before=yes
+    grep -qx table "$STATE/created" 2>/dev/null && table_before=ours
     local netd_arg=()
-    if netd_can_apply && [ "$table_before" = no ]; then
+    if netd_can_apply && [ "$table_before" != yes ]; then
         netd_arg=(-e "anklume_netd=$NETD")
     elif netd_can_apply; then
         echo "An isolation table (inet anklume) is already loaded here; the demo leaves it alone."
@@ -199,9 +201,10 @@ up() {
         sed -n '/PLAY RECAP/,$p'
     echo "(applied in $((SECONDS - start)) s)"
     ISOLATED_EXPECT=yes
-    if [ "$table_before" = no ] && nft list table inet anklume >/dev/null 2>&1; then
-        echo table >>"$STATE/created"
+    if [ "$table_before" != yes ] && nft list table inet anklume >/dev/null 2>&1; then
+        [ "$table_before" = ours ] || echo table >>"$STATE/created"
         ISOLATED_EXPECT=no
+        echo "Isolation: table inet anklume loaded by $NETD apply"
     fi
 
     wait_addresses "$(list_instances | wc -l)"

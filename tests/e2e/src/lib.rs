@@ -44,6 +44,27 @@ pub fn gen_bin() -> PathBuf {
     bin
 }
 
+/// The anklume-netd binary `cargo test --workspace` builds (it has tests).
+pub fn netd_bin() -> PathBuf {
+    let bin = gen_bin().with_file_name("anklume-netd");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace` or `cargo build -p anklume-netd`",
+        bin.display()
+    );
+    bin
+}
+
+/// Whether the host namespace has netd's table.
+pub fn host_has_isolation_table() -> bool {
+    Command::new("nft")
+        .args(["list", "table", "inet", "anklume"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 /// The controller venv (scripts/install-ansible.sh --path).
 pub fn venv_bin(tool: &str) -> PathBuf {
     let out = Command::new(repo_root().join("scripts/install-ansible.sh"))

@@ -1,15 +1,21 @@
 //! `make demo`'s machinery (scripts/demo.sh) on a throwaway infra: it
-//! builds or reuses its DHCP busybox image, syncs and applies, every
-//! instance gets its static IP, the reachability matrix is measured with
-//! real pings (same domain reachable), and `clean` removes exactly what it
-//! created. anklume-netd is a stub without `apply`, so the demo must say
-//! isolation was not applied.
+//! builds or reuses its DHCP busybox image, syncs and applies, isolates
+//! the domains with the real `anklume-netd apply`, every instance gets its
+//! static IP, the reachability matrix is measured with real pings (same
+//! domain reachable, other domains blocked), and `clean` removes exactly
+//! what it created (domains, and the isolation table it loaded).
+//!
+//! When the host already has an isolation table (table inet anklume, not
+//! the demo's) the demo leaves it alone, and only same-domain reachability
+//! is checked.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use anklume_e2e::{Infra, free_base_subnet, gen_bin, incus_query, repo_root, tag, text};
+use anklume_e2e::{
+    Infra, free_base_subnet, gen_bin, host_has_isolation_table, incus_query, netd_bin, repo_root,
+    tag, text,
+};
 
 /// The matrix printed after "from \ to": (from, to) -> cell.
 fn matrix(out: &str) -> HashMap<(String, String), String> {
@@ -58,9 +64,8 @@ domains:
     );
     let infra = Infra::new(&yaml, &[&g, &h]);
     let dir = infra.dir.path();
-    let netd = dir.join("netd-old");
-    std::fs::write(&netd, "#!/bin/sh\necho 'Commands: preview'\n").unwrap();
-    std::fs::set_permissions(&netd, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let netd = netd_bin();
+    let foreign_table = host_has_isolation_table();
     let state = dir.join("state");
     let demo = |cmd: &str| {
         Command::new(repo_root().join("scripts/demo.sh"))
@@ -76,7 +81,15 @@ domains:
     let out = demo("up");
     let up = text(&out);
     assert!(out.status.success(), "demo up failed:\n{up}");
-    assert!(up.contains("domains will NOT be isolated"), "{up}");
+    if foreign_table {
+        assert!(up.contains("the demo leaves it alone"), "{up}");
+    } else {
+        assert!(
+            up.contains("Isolation: table inet anklume loaded by"),
+            "{up}"
+        );
+        assert!(up.contains("Mismatches (!): 0"), "{up}");
+    }
     for (name, ip) in [
         (format!("{g}-1"), format!("{base}.6.10")),
         (format!("{g}-2"), format!("{base}.6.11")),
@@ -101,6 +114,29 @@ domains:
         "{up}"
     );
     assert_eq!(cells[&(format!("{h}-1"), format!("{h}-1"))], "-", "{up}");
+    if !foreign_table {
+        for (from, to) in [
+            (format!("{g}-1"), format!("{h}-1")),
+            (format!("{h}-1"), format!("{g}-2")),
+        ] {
+            assert_eq!(
+                cells[&(from.clone(), to.clone())],
+                "BLOCKED",
+                "{from} -> {to}:\n{up}"
+            );
+        }
+    }
+
+    // Again: nothing to do, netd included ("unchanged"), same matrix.
+    let out = demo("up");
+    let again = text(&out);
+    assert!(out.status.success(), "second demo up failed:\n{again}");
+    let recap: Vec<&str> = again.lines().filter(|l| l.contains(" : ok=")).collect();
+    assert!(
+        !recap.is_empty() && recap.iter().all(|l| l.contains("changed=0")),
+        "{again}"
+    );
+    assert_eq!(matrix(&again), cells, "{again}");
 
     let out = demo("clean");
     assert!(out.status.success(), "demo clean failed:\n{}", text(&out));
@@ -115,4 +151,10 @@ domains:
         );
     }
     assert!(!state.exists(), "state directory left");
+    if !foreign_table {
+        assert!(
+            !host_has_isolation_table(),
+            "the demo's isolation table was left"
+        );
+    }
 }
