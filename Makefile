@@ -13,8 +13,16 @@ ANKLUME_NETD ?= $(shell command -v anklume-netd 2>/dev/null || echo $(NETD_BIN))
 INFRA ?= $(if $(wildcard infra/base.yml),infra,infra.yml)
 BASE_DIR ?= .
 DEMO_EXAMPLE ?= examples/pro-workstation/infra.yml
+# Ansible runs from a venv (scripts/install-ansible.sh, pinned versions).
+ANKLUME_VENV ?= $(shell ./scripts/install-ansible.sh --path)
+PLAYBOOK := ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg $(ANKLUME_VENV)/bin/ansible-playbook
+# Extra ansible-playbook arguments, e.g. A="-e incus_networks_ipv4_nat=false -v".
+A ?=
+APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
+	-e anklume_infra=$(abspath $(INFRA)) -e anklume_netd=$(abspath $(ANKLUME_NETD)) $(A)
 
-.PHONY: help sync sync-dry sync-clean validate demo test lint bench build clean \
+.PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
+	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \
 	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
 	netd-preview netd-apply netd-status
 
@@ -23,10 +31,17 @@ help:
 	@echo "make sync-dry    show what sync would change, change nothing"
 	@echo "make sync-clean  sync and delete unprotected orphan files"
 	@echo "make validate    check $(INFRA) and report every problem"
-	@echo "make demo        sync a bundled example into a fresh directory and show it"
+	@echo "make apply       sync, then every play of ansible/site.yml (infra, provision, firewall)"
+	@echo "make apply-infra                      Incus projects, bridges, profiles, images, instances"
+	@echo "make apply-provision                  provision the instances (base_system, admin_bootstrap)"
+	@echo "make apply-limit G=<domain>           all plays, one domain"
+	@echo "make check       dry run of apply (--check --diff)"
+	@echo "make syntax      ansible-playbook --syntax-check"
+	@echo "make demo        the main job: bring up a small demo infra on this machine, show isolation"
+	@echo "make demo-clean  remove exactly what make demo created"
 	@echo "make test        install test dependencies and run all tests"
-	@echo "make lint        rustfmt and clippy (warnings are errors)"
-	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost)"
+	@echo "make lint        rustfmt, clippy, ansible-lint (production), yamllint"
+	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; make apply-infra at 5x4)"
 	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
 	@echo "make snapshot-domain D=<d> [NAME=]    snapshot one domain"
 	@echo "make restore NAME=<n>                 roll every instance back (safety snapshot first)"
@@ -46,7 +61,7 @@ $(GEN_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) 
 	$(CARGO) build --release -p anklume-gen
 
 # The generator is built first only when no installed one is found.
-$(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),sync sync-dry sync-clean validate demo: $(GEN_BIN))
+$(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),sync sync-dry sync-clean validate tree: $(GEN_BIN))
 
 sync:
 	$(ANKLUME_GEN) sync $(INFRA) --base-dir $(BASE_DIR)
@@ -60,8 +75,9 @@ sync-clean:
 validate:
 	$(ANKLUME_GEN) validate $(INFRA)
 
-demo:
-	@dir=$$(mktemp -d /tmp/anklume-demo.XXXXXX) && \
+# Show what the generator writes for a bundled example (make demo's former job).
+tree:
+	@dir=$$(mktemp -d /tmp/anklume-tree.XXXXXX) && \
 	echo "== anklume-gen sync $(DEMO_EXAMPLE) --base-dir $$dir" && \
 	$(ANKLUME_GEN) sync $(DEMO_EXAMPLE) --base-dir $$dir && \
 	echo && echo "== the generated tree ($$dir)" && \
@@ -70,19 +86,61 @@ demo:
 	echo && echo "== a second sync changes nothing" && \
 	$(ANKLUME_GEN) sync $(DEMO_EXAMPLE) --base-dir $$dir | grep -c 'Unchanged:' | sed 's/$$/ files unchanged/'
 
+# The main job: Incus, an image, a small infra applied, isolation measured.
+demo: $(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),$(GEN_BIN))
+	ANKLUME_GEN=$(abspath $(ANKLUME_GEN)) ./scripts/demo.sh up
+
+demo-clean:
+	./scripts/demo.sh clean
+
+ansible-deps:
+	@./scripts/install-ansible.sh
+
+# apply and apply-limit run the firewall play: build anklume-netd when
+# none is installed.
+$(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),apply apply-limit: $(NETD_BIN))
+
+has-tree = @test -d $(BASE_DIR)/inventory || { echo "ERROR: no $(BASE_DIR)/inventory: run make sync (INFRA=$(INFRA)) first" >&2; exit 2; }
+
+apply: sync ansible-deps
+	$(PLAYBOOK) $(APPLY_ARGS)
+
+apply-infra: ansible-deps
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --tags infra
+
+apply-provision: ansible-deps
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --tags provision
+
+apply-limit: ansible-deps
+	@test -n "$(G)" || { echo "usage: make apply-limit G=<domain>" >&2; exit 2; }
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --limit $(G)
+
+check: ansible-deps
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --check --diff
+
+syntax: ansible-deps
+	$(PLAYBOOK) -i localhost, $(CURDIR)/ansible/site.yml --syntax-check
+
 test:
 	./scripts/install-test-deps.sh
 	$(CARGO) test --workspace --locked
 
-lint:
+lint: ansible-deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	cd ansible && PATH=$(ANKLUME_VENV)/bin:$$PATH ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg ansible-lint --profile production --strict
+	$(ANKLUME_VENV)/bin/yamllint --strict -c ansible/.yamllint ansible
 
 bench:
 	$(CARGO) bench -p anklume-gen --bench sync
 	./scripts/install-test-deps.sh
 	$(CARGO) bench -p anklume-snapd --bench snapshot
 	$(CARGO) bench -p anklume-netpolicy --bench isolation
+	./benches/apply-infra.sh
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's
 # org.anklume.snapshot.manage). An empty NAME gives a timestamped one.

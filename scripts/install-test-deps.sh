@@ -8,7 +8,11 @@
 #   - libnftnl-dev, libmnl-dev, pkg-config: anklume-netd links libnftnl to
 #     write its table over netlink (needed to build the workspace);
 #   - Incus (bookworm-backports), started with a storage pool and a local
-#     busybox test image: tests/harness/incus.sh.
+#     busybox test image: tests/harness/incus.sh;
+#   - Ansible, ansible-lint, yamllint in a venv (PyPI, pinned):
+#     scripts/install-ansible.sh;
+#   - a Debian 12 image with python3 and systemd, built once with
+#     debootstrap and cached: tests/harness/debian-image.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,4 +46,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 tests/harness/incus.sh up
+scripts/install-ansible.sh
+tests/harness/debian-image.sh
 echo "Test dependencies present."

@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright: anklume contributors
+# GNU Affero General Public License v3.0+ (see https://www.gnu.org/licenses/agpl-3.0.txt)
+"""From anklume-gen's instance_* variables to the Incus instance wanted."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.anklume.incus.plugins.module_utils.incus_api import (
+    incus_str,
+    str_devices,
+    str_map,
+)
+
+TYPES = {"lxc": "container", "vm": "virtual-machine"}
+
+
+def local_alias(image):
+    """images:debian/13 -> debian/13 (incus_images copies it so); alias -> alias."""
+    return re.sub(r"^[^:]*:", "", image)
+
+
+def desired(machine, network):
+    """The instance body wanted for one machine (gen variables)."""
+    name = machine.get("instance_name")
+    if not name:
+        raise ValueError("machine without instance_name: %r" % (machine,))
+    itype = machine.get("instance_type") or "lxc"
+    if itype not in TYPES:
+        raise ValueError("%s: instance_type must be lxc or vm, got %r" % (name, itype))
+    if not machine.get("instance_os_image"):
+        raise ValueError("%s: no instance_os_image" % name)
+    config = str_map(machine.get("instance_config"))
+    ephemeral = incus_str(machine.get("instance_ephemeral", False)) == "true"
+    config["security.protection.delete"] = "false" if ephemeral else "true"
+    devices = str_devices(machine.get("instance_devices"))
+    if machine.get("instance_ip"):
+        eth0 = {"type": "nic", "name": "eth0", "network": network}
+        eth0.update(devices.get("eth0", {}))
+        eth0["ipv4.address"] = str(machine["instance_ip"])
+        devices["eth0"] = eth0
+    if incus_str(machine.get("instance_gpu", False)) == "true" and not any(
+        d.get("type") == "gpu" for d in devices.values()
+    ):
+        devices["gpu"] = {"type": "gpu"}
+    profiles = [str(p) for p in machine.get("instance_profiles") or []]
+    if "default" not in profiles:
+        profiles.insert(0, "default")
+    return {
+        "name": name,
+        "type": TYPES[itype],
+        "description": machine.get("instance_description") or "",
+        "source": {"type": "image", "alias": local_alias(str(machine["instance_os_image"]))},
+        "config": config,
+        "devices": devices,
+        "profiles": profiles,
+    }
+
+
+def differences(want, cur):
+    """The fields of `want` an existing instance lacks (config: only the keys set)."""
+    fields = {}
+    cur_cfg = cur.get("config") or {}
+    cfg = {k: v for k, v in want["config"].items() if cur_cfg.get(k) != v}
+    if cfg:
+        fields["config"] = cfg
+    if (cur.get("devices") or {}) != want["devices"]:
+        fields["devices"] = want["devices"]
+    if list(cur.get("profiles") or []) != want["profiles"]:
+        fields["profiles"] = want["profiles"]
+    if (cur.get("description") or "") != want["description"]:
+        fields["description"] = want["description"]
+    return fields
+
+
+def context_files(parent, is_vm):
+    """ADR-020: the instance's /etc/anklume files from its parent's context."""
+    level = int(parent.get("absolute_level") or 0)
+    relative = int(parent.get("relative_level") or 0)
+    vm_nested = str(parent.get("vm_nested") or "false").strip().lower()
+    yolo = str(parent.get("yolo") or "false").strip().lower()
+    return {
+        "absolute_level": str(level + 1),
+        "relative_level": "0" if is_vm else str(relative + 1),
+        "vm_nested": "true" if is_vm else vm_nested,
+        "yolo": yolo,
+    }
