@@ -72,11 +72,26 @@ META
     rm -rf "$work"
 }
 
+# anklume-netd links libnftnl and libmnl (found with pkg-config).
+netd_build_deps() {
+    local need=()
+    command -v pkg-config >/dev/null || need+=(pkg-config)
+    pkg-config --exists libnftnl 2>/dev/null || need+=(libnftnl-dev)
+    pkg-config --exists libmnl 2>/dev/null || need+=(libmnl-dev)
+    [ ${#need[@]} -eq 0 ] && return 0
+    echo "Installing what anklume-netd builds with: ${need[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" \
+        || echo "could not install ${need[*]}" >&2
+}
+
 netd_can_apply() { [ -n "${NETD:-}" ] && "$NETD" --help 2>/dev/null | grep -qw apply; }
 
 find_netd() {
     NETD=${ANKLUME_NETD:-$(command -v anklume-netd || true)}
     if [ -z "$NETD" ] && [ -f "$ROOT/Cargo.toml" ] && command -v cargo >/dev/null; then
+        netd_build_deps
         echo "Building anklume-netd (cargo build --release -p anklume-netd)"
         if cargo build --release -q -p anklume-netd; then
             NETD="$ROOT/target/release/anklume-netd"
