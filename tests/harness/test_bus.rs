@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 /// The repository root, from a crate two levels below it.
 pub fn repo() -> PathBuf {
@@ -68,4 +68,26 @@ impl Drop for TestBus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `busctl --system` on the test bus, optionally as another user (through
+/// `setpriv`, without supplementary groups).
+pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> Output {
+    let mut cmd = match as_uid {
+        Some(uid) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+                "busctl",
+            ]);
+            c
+        }
+        None => Command::new("busctl"),
+    };
+    cmd.arg("--system")
+        .args(args)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
+    cmd.output().unwrap()
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anklume_dbus::AnklumeError;
 use common::{
-    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, TestBus, call, eventually,
+    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, Served, TestBus, call, eventually,
     get_property, hash_of, infra_without_policies, preview, text,
 };
 use futures_util::StreamExt as _;
@@ -127,11 +127,8 @@ async fn a_non_root_caller_is_refused_but_may_read() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_infra_is_refused_and_the_ruleset_in_force_stays() {
-    let net = Net::new("d3");
-    net.wait_connected();
-    let bus = TestBus::start();
-    let files = Files::new(INFRA);
-    let _daemon = Daemon::start(&bus, &net, &files, &[]).await;
+    let served = Served::start("d3", INFRA, &[]).await;
+    let (net, bus, files) = (&served.net, &served.bus, &served.files);
     let proxy = bus.proxy().await;
     assert!(proxy.applied().await.unwrap(), "{}", files.log());
     let hash = proxy.ruleset_hash().await.unwrap();
@@ -162,11 +159,8 @@ async fn an_invalid_infra_is_refused_and_the_ruleset_in_force_stays() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_established_flow_a_new_ruleset_forbids_dies() {
-    let net = Net::new("d4");
-    net.wait_connected();
-    let bus = TestBus::start();
-    let files = Files::new(INFRA);
-    let _daemon = Daemon::start(&bus, &net, &files, &[]).await;
+    let served = Served::start("d4", INFRA, &[]).await;
+    let (net, bus, files) = (&served.net, &served.bus, &served.files);
     let proxy = bus.proxy().await;
     assert!(proxy.applied().await.unwrap(), "{}", files.log());
 
@@ -264,11 +258,8 @@ async fn a_restart_with_an_invalid_infra_never_opens_a_window() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_flushed_shared_table_is_restored() {
-    let net = Net::new("d6");
-    net.wait_connected();
-    let bus = TestBus::start();
-    let files = Files::new(INFRA);
-    let _daemon = Daemon::start(&bus, &net, &files, &["--no-table-owner"]).await;
+    let served = Served::start("d6", INFRA, &["--no-table-owner"]).await;
+    let (net, bus, files) = (&served.net, &served.bus, &served.files);
     let proxy = bus.proxy().await;
     let mut applied = proxy.receive_ruleset_applied().await.unwrap();
     let expected = net.table().expect("table applied at start");
@@ -305,11 +296,8 @@ async fn a_flushed_shared_table_is_restored() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_owned_table_survives_flush_and_delete() {
-    let net = Net::new("d7");
-    net.wait_connected();
-    let bus = TestBus::start();
-    let files = Files::new(INFRA);
-    let _daemon = Daemon::start(&bus, &net, &files, &[]).await;
+    let served = Served::start("d7", INFRA, &[]).await;
+    let net = &served.net;
     let expected = net.table().expect("table applied at start");
     let raw = net.raw_table().unwrap();
     assert!(

@@ -45,7 +45,7 @@ pub const INVALID_MESSAGE: &str = "subnet_id must be 0-254, got 300";
 
 #[path = "../../../../tests/harness/test_bus.rs"]
 mod test_bus;
-pub use test_bus::TestBus;
+pub use test_bus::{TestBus, busctl};
 
 pub fn run(args: &[&str]) -> Output {
     Command::new(args[0]).args(&args[1..]).output().unwrap()
@@ -253,12 +253,30 @@ impl Net {
     /// `nft list table inet anklume` in the host namespace; None when
     /// there is no such table.
     /// `nft list table inet anklume` as preview prints it: without what
-    /// nft adds for an owned table (see [`Net::raw_table`]).
+    /// nft adds for an owned table, and with counters at zero (stray
+    /// IPv6 neighbour traffic may hit a drop rule at any time); see
+    /// [`Net::raw_table`].
     pub fn table(&self) -> Option<String> {
         self.raw_table().map(|t| {
-            t.replacen(" # progname anklume-netd\n", "\n", 1)
+            let t = t
+                .replacen(" # progname anklume-netd\n", "\n", 1)
                 .replacen("\tflags owner\n", "", 1)
-                .replacen("\"\n\n\tset ", "\"\n\tset ", 1)
+                .replacen("\"\n\n\tset ", "\"\n\tset ", 1);
+            t.lines()
+                .map(|line| match line.find("counter packets ") {
+                    Some(at) => {
+                        let rest = &line[at..];
+                        let verdict = rest.split(" bytes ").nth(1).and_then(|r| r.split_once(' '));
+                        match verdict {
+                            Some((_, tail)) => {
+                                format!("{}counter packets 0 bytes 0 {tail}\n", &line[..at])
+                            }
+                            None => format!("{line}\n"),
+                        }
+                    }
+                    None => format!("{line}\n"),
+                })
+                .collect()
         })
     }
 
@@ -562,25 +580,29 @@ impl Drop for Daemon {
     }
 }
 
-/// `busctl --system` on the test bus, optionally as another user.
-pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> Output {
-    let mut cmd = match as_uid {
-        Some(uid) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={uid}"),
-                "--clear-groups",
-                "busctl",
-            ]);
-            c
+/// Connected namespaces, a private bus, and the daemon serving `infra`
+/// in the host namespace (dropped first: fields drop in order).
+pub struct Served {
+    pub daemon: Daemon,
+    pub files: Files,
+    pub bus: TestBus,
+    pub net: Net,
+}
+
+impl Served {
+    pub async fn start(tag: &str, infra: &str, extra: &[&str]) -> Self {
+        let net = Net::new(tag);
+        net.wait_connected();
+        let bus = TestBus::start();
+        let files = Files::new(infra);
+        let daemon = Daemon::start(&bus, &net, &files, extra).await;
+        Served {
+            daemon,
+            files,
+            bus,
+            net,
         }
-        None => Command::new("busctl"),
-    };
-    cmd.arg("--system")
-        .args(args)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
-    cmd.output().unwrap()
+    }
 }
 
 /// `busctl call` on anklume-netd's object.

@@ -14,7 +14,8 @@ pub const IMAGE: &str = "anklume-test-busybox";
 
 #[path = "../../../../tests/harness/test_bus.rs"]
 mod test_bus;
-pub use test_bus::{TestBus, repo};
+#[allow(unused_imports)] // the benchmark shares this module and calls no busctl
+pub use test_bus::{TestBus, busctl, repo};
 
 /// Incus projects (one per domain) and running containers for one test.
 pub struct Lab {
@@ -176,25 +177,4 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `busctl --system` on the test bus, optionally as another user.
-pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> std::process::Output {
-    let mut cmd = match as_uid {
-        Some(uid) => {
-            let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={uid}"),
-                &format!("--regid={uid}"),
-                "--clear-groups",
-                "busctl",
-            ]);
-            c
-        }
-        None => Command::new("busctl"),
-    };
-    cmd.arg("--system")
-        .args(args)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
-    cmd.output().unwrap()
 }
