@@ -54,8 +54,10 @@ start_incusd() {
         echo "incusd runs but does not answer yet; waiting"
     else
         echo "Starting incusd (log: $LOG)"
-        # No systemd here: start the daemon ourselves, detached.
-        as_root sh -c "nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 &"
+        # No systemd here: start the daemon ourselves, detached, from /
+        # (its helpers, rsync for snapshots among them, inherit its working
+        # directory and fail once a checkout it was started from is gone).
+        as_root sh -c "cd / && nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 &"
     fi
     incus admin waitready --timeout 60
 }
