@@ -99,7 +99,7 @@ fn rendering_is_stable_whatever_the_policy_order() {
 }
 
 #[test]
-fn covered_flows_are_left_out_of_the_interval_sets() {
+fn flows_go_to_the_set_of_their_kind_and_covered_ones_are_left_out() {
     let r = ruleset(
         "  - {from: pro, to: lab, ports: all}\n  - {from: pro, to: lab, ports: [443]}\n  - {from: lab, to: pro, ports: all, protocol: udp}\n  - {from: lab, to: pro, ports: [53], protocol: udp}\n  - {from: lab, to: pro-dev, ports: [53], protocol: udp}\n  - {from: lab, to: pro, ports: [22]}\n",
     );
@@ -107,14 +107,27 @@ fn covered_flows_are_left_out_of_the_interval_sets() {
     // pro → lab is open: a hash pair, and its port 443 adds nothing.
     assert!(text.contains("\"net-pro\" . \"net-lab\""), "{text}");
     assert!(!text.contains("443"), "{text}");
-    // lab → pro udp covers udp/53, to the domain and to its machine.
+    // lab → pro udp (a whole protocol) covers udp/53, to the domain and
+    // to its machine.
     assert!(
-        text.contains("\"net-lab\" . \"net-pro\" . udp . 0-65535"),
+        text.contains("elements = { \"net-lab\" . \"net-pro\" . udp }"),
         "{text}"
     );
     assert!(!text.contains(". 53"), "{text}");
     assert!(
-        text.contains("\"net-lab\" . \"net-pro\" . tcp . 22"),
+        text.contains("elements = { \"net-lab\" . \"net-pro\" . tcp . 22 }"),
         "{text}"
     );
+    // Machine to machine on a port: exact, a hash set; a machine to a
+    // whole domain: a range, the interval set.
+    let r = ruleset(
+        "  - {from: pro-dev, to: lab, ports: [80]}\n  - {from: lab, to: pro-dev, ports: [8080]}\n",
+    );
+    let text = render(&r, Mode::Host);
+    assert!(
+        text.contains("\"net-pro\" . 10.100.2.10 . 10.100.3.0/24 . tcp . 80"),
+        "{text}"
+    );
+    let r = ruleset("  - {from: pro-dev, to: pro-dev, ports: [80]}\n");
+    assert!(r.forward.is_empty(), "same bridge: nothing to open");
 }
