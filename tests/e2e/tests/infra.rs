@@ -7,7 +7,7 @@
 use anklume_e2e::{Infra, free_base_subnet, incus_exec, incus_query, tag};
 use serde_json::Value;
 
-fn infra_yaml(base: &str, a: &str, b: &str, with_web: bool, web_memory: &str) -> String {
+fn infra_yaml(base: &str, [a, b, c]: [&str; 3], with_web: bool, web_memory: &str) -> String {
     let web = format!(
         "      {a}-web:
         description: web server
@@ -51,6 +51,9 @@ domains:
       {b}-app:
         type: lxc
         ip: \"{base}.2.10\"
+  {c}:
+    description: e2e domain C, no machines yet
+    subnet_id: 3
 ",
         web = if with_web { web } else { String::new() }
     )
@@ -68,9 +71,12 @@ fn instance(project: &str, name: &str) -> Value {
 #[test]
 fn infra_play_builds_declared_state_and_reconverges() {
     let t = tag();
-    let (a, b) = (format!("e2e{t}a"), format!("e2e{t}b"));
+    let (a, b, c) = (format!("e2e{t}a"), format!("e2e{t}b"), format!("e2e{t}c"));
     let base = free_base_subnet();
-    let infra = Infra::new(&infra_yaml(&base, &a, &b, true, "128MiB"), &[&a, &b]);
+    let infra = Infra::new(
+        &infra_yaml(&base, [&a, &b, &c], true, "128MiB"),
+        &[&a, &b, &c],
+    );
     infra.sync();
 
     // A dry run from nothing reports the work and creates nothing.
@@ -111,6 +117,20 @@ fn infra_play_builds_declared_state_and_reconverges() {
     assert_eq!(
         get(&net_b, &["config", "ipv4.address"]),
         &format!("{base}.2.254/24")
+    );
+
+    // A domain without machines still gets its project, bridge and profile.
+    let project_c = incus_query(&format!("/1.0/projects/{c}")).expect("project C");
+    assert_eq!(project_c["description"], "e2e domain C, no machines yet");
+    let net_c = incus_query(&format!("/1.0/networks/net-{c}")).expect("bridge C");
+    assert_eq!(
+        get(&net_c, &["config", "ipv4.address"]),
+        &format!("{base}.3.254/24")
+    );
+    let default_c = incus_query(&format!("/1.0/profiles/default?project={c}")).unwrap();
+    assert_eq!(
+        get(&default_c, &["devices", "eth0", "network"]),
+        &format!("net-{c}")
     );
 
     // Profiles: the project's default one and the domain's own.
@@ -183,7 +203,7 @@ fn infra_play_builds_declared_state_and_reconverges() {
     );
 
     // A changed value: the dry run sees it and leaves it, the run applies it.
-    infra.write(&infra_yaml(&base, &a, &b, true, "192MiB"));
+    infra.write(&infra_yaml(&base, [&a, &b, &c], true, "192MiB"));
     infra.sync();
     let dry = infra.apply(&["--tags", "infra", "--check", "--diff"]);
     assert_eq!(dry.changed(), 1, "{}", dry.text);
@@ -208,7 +228,7 @@ fn infra_play_builds_declared_state_and_reconverges() {
     // reported as an orphan and left running (apply never deletes).
     let db_before = instance(&a, &format!("{a}-db"));
     let app_before = instance(&b, &format!("{b}-app"));
-    infra.write(&infra_yaml(&base, &a, &b, false, "192MiB"));
+    infra.write(&infra_yaml(&base, [&a, &b, &c], false, "192MiB"));
     infra.sync();
     let after_removal = infra.apply(&["--tags", "infra"]);
     assert_eq!(after_removal.changed(), 0, "{}", after_removal.text);
