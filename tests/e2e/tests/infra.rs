@@ -7,7 +7,14 @@
 use anklume_e2e::{Infra, free_base_subnet, incus_exec, incus_query, tag};
 use serde_json::Value;
 
+/// `web_memory` is the web machine's memory limit; the 192MiB version
+/// also drops its `user.anklume-test` key.
 fn infra_yaml(base: &str, [a, b, c]: [&str; 3], with_web: bool, web_memory: &str) -> String {
+    let user_key = if web_memory == "128MiB" {
+        "          user.anklume-test: hello\n"
+    } else {
+        ""
+    };
     let web = format!(
         "      {a}-web:
         description: web server
@@ -16,8 +23,7 @@ fn infra_yaml(base: &str, [a, b, c]: [&str; 3], with_web: bool, web_memory: &str
         profiles: [default, small]
         config:
           limits.memory: {web_memory}
-          user.anklume-test: hello
-        devices:
+{user_key}        devices:
           data:
             type: disk
             source: /tmp
@@ -216,13 +222,15 @@ fn infra_play_builds_declared_state_and_reconverges() {
     );
     let third = infra.apply(&["--tags", "infra"]);
     assert_eq!(third.changed(), 1, "{}", third.text);
-    assert_eq!(
-        get(
-            &instance(&a, &format!("{a}-web")),
-            &["config", "limits.memory"]
-        ),
-        "192MiB"
+    let web = instance(&a, &format!("{a}-web"));
+    assert_eq!(get(&web, &["config", "limits.memory"]), "192MiB");
+    // The key the infra dropped is unset; what Incus set stays.
+    assert!(
+        web["config"].get("user.anklume-test").is_none(),
+        "{}",
+        web["config"]
     );
+    assert!(web["config"].get("volatile.uuid").is_some());
 
     // Removing a machine: the others are untouched, the removed one is
     // reported as an orphan and left running (apply never deletes).

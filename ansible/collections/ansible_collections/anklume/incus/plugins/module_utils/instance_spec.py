@@ -14,6 +14,7 @@ from ansible_collections.anklume.incus.plugins.module_utils.incus_api import (
 )
 
 TYPES = {"lxc": "container", "vm": "virtual-machine"}
+MANAGED_KEYS = "user.anklume.managed-keys"
 
 
 def local_alias(image):
@@ -34,6 +35,9 @@ def desired(machine, network):
     config = str_map(machine.get("instance_config"))
     ephemeral = incus_str(machine.get("instance_ephemeral", False)) == "true"
     config["security.protection.delete"] = "false" if ephemeral else "true"
+    # The keys anklume sets, remembered on the instance: a key later removed
+    # from the infra is unset, while keys Incus or the user set stay.
+    config[MANAGED_KEYS] = ",".join(sorted(config))
     devices = str_devices(machine.get("instance_devices"))
     if machine.get("instance_ip"):
         eth0 = {"type": "nic", "name": "eth0", "network": network}
@@ -59,10 +63,13 @@ def desired(machine, network):
 
 
 def differences(want, cur):
-    """The fields of `want` an existing instance lacks (config: only the keys set)."""
+    """The fields of `want` an existing instance lacks. Config: the keys to
+    set, and (as None) the keys anklume set before that the infra dropped."""
     fields = {}
     cur_cfg = cur.get("config") or {}
     cfg = {k: v for k, v in want["config"].items() if cur_cfg.get(k) != v}
+    before = set(filter(None, (cur_cfg.get(MANAGED_KEYS) or "").split(",")))
+    cfg.update({k: None for k in sorted(before - set(want["config"])) if k in cur_cfg})
     if cfg:
         fields["config"] = cfg
     if (cur.get("devices") or {}) != want["devices"]:

@@ -135,7 +135,11 @@ class Domain:
             if not self.module.check_mode:
                 body = {
                     "architecture": cur.get("architecture"),
-                    "config": dict(cur_cfg, **want["config"]),
+                    "config": {
+                        k: v
+                        for k, v in dict(cur_cfg, **fields.get("config", {})).items()
+                        if v is not None
+                    },
                     "devices": want["devices"],
                     "ephemeral": cur.get("ephemeral", False),
                     "profiles": want["profiles"],
