@@ -30,46 +30,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # A busybox image whose init asks the bridge's DHCP for the static address
 # Incus reserved for it (ipv4.address on eth0).
 build_image() {
-    local work
-    work=$(mktemp -d)
-    local root="$work/rootfs"
-    mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root,run,var/log,usr/share/udhcpc}
-    cp /bin/busybox "$root/bin/busybox"
-    for applet in $(/bin/busybox --list); do
-        [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-    done
-    ln -sf ../bin/busybox "$root/sbin/init"
-    cat >"$root/usr/share/udhcpc/default.script" <<'DHCP'
-#!/bin/sh
-case "$1" in
-    deconfig) ip link set "$interface" up; ip -4 addr flush dev "$interface" ;;
-    bound|renew)
-        ip -4 addr flush dev "$interface"
-        ip addr add "$ip/${mask:-24}" dev "$interface"
-        for r in $router; do ip route replace default via "$r" dev "$interface"; break; done ;;
-esac
-DHCP
-    chmod +x "$root/usr/share/udhcpc/default.script"
-    cat >"$root/etc/inittab" <<'INIT'
-::sysinit:/bin/mkdir -p /run /tmp
-::sysinit:/bin/ip link set lo up
-::respawn:/bin/udhcpc -f -i eth0 -t 30 -T 1 -A 1 -s /usr/share/udhcpc/default.script
-::ctrlaltdel:/bin/poweroff -f
-::shutdown:/bin/sync
-INIT
-    echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
-    echo "root:x:0:" >"$root/etc/group"
-    cat >"$work/metadata.yaml" <<META
-architecture: $(uname -m)
-creation_date: $(date +%s)
-properties:
-  description: anklume demo image (busybox-static, DHCP on eth0)
-  os: busybox
-  release: demo
-META
-    tar -C "$work" -czf "$work/image.tar.gz" metadata.yaml rootfs
-    incus image import "$work/image.tar.gz" --alias "$IMAGE" >/dev/null
-    rm -rf "$work"
+    "$ROOT/scripts/busybox-image.sh" "$IMAGE" "anklume demo image (busybox-static, DHCP on eth0)" --dhcp
 }
 
 # anklume-netd links libnftnl and libmnl (found with pkg-config).

@@ -19,6 +19,7 @@
 set -euo pipefail
 
 IMAGE_ALIAS=${ANKLUME_TEST_IMAGE:-anklume-test-busybox}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 POOL=${ANKLUME_TEST_POOL:-default}
 LOG=${ANKLUME_INCUSD_LOG:-/var/log/anklume-test-incusd.log}
 SOCKET=${INCUS_SOCKET:-/var/lib/incus/unix.socket}
@@ -72,36 +73,7 @@ ensure_pool() {
 }
 
 build_image() {
-    local work
-    work=$(mktemp -d)
-    local root="$work/rootfs"
-    mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,tmp,root,run,var/log}
-    cp /bin/busybox "$root/bin/busybox"
-    for applet in $(/bin/busybox --list); do
-        [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
-    done
-    ln -sf ../bin/busybox "$root/sbin/init"
-    cat >"$root/etc/inittab" <<'INIT'
-::sysinit:/bin/mkdir -p /run /tmp
-::respawn:/bin/sleep 2147483647
-::ctrlaltdel:/bin/poweroff -f
-::shutdown:/bin/sync
-INIT
-    echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
-    echo "root:x:0:" >"$root/etc/group"
-    cat >"$work/metadata.yaml" <<META
-architecture: $(uname -m)
-creation_date: $(date +%s)
-properties:
-  description: anklume test image (busybox-static)
-  os: busybox
-  release: test
-META
-    tar -C "$work" -czf "$work/image.tar.gz" metadata.yaml rootfs
-    incus image delete "$IMAGE_ALIAS" >/dev/null 2>&1 || true
-    incus image import "$work/image.tar.gz" --alias "$IMAGE_ALIAS" >/dev/null
-    rm -rf "$work"
-    echo "Imported test image $IMAGE_ALIAS"
+    "$REPO/scripts/busybox-image.sh" "$IMAGE_ALIAS" "anklume test image (busybox-static)"
 }
 
 ensure_image() {
