@@ -87,6 +87,8 @@ async fn a_non_root_caller_is_refused_but_may_read() {
     let net = Net::bare("d2");
     let bus = TestBus::start();
     let files = Files::new(INFRA);
+    // This daemon finds its infra through the configuration's `infra:`.
+    files.write_config();
     let _daemon = Daemon::start(&bus, &net, &files, &[]).await;
     let nobody = Some(65534);
 
@@ -122,7 +124,8 @@ async fn a_non_root_caller_is_refused_but_may_read() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("s \"table inet anklume {"));
     let out = get_property(&bus, nobody, &["PolicyCount"]);
-    assert!(text(&out.stdout).starts_with("u "), "{}", text(&out.stderr));
+    // The three policies of INFRA: read through the configuration.
+    assert_eq!(text(&out.stdout), "u 3\n", "{}", text(&out.stderr));
 }
 
 #[tokio::test(flavor = "multi_thread")]

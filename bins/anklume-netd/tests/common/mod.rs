@@ -495,6 +495,20 @@ impl Files {
         self.dir.path().join("infra.yml")
     }
 
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("anklume.conf.yml")
+    }
+
+    /// Names the infra in the configuration (`infra:`), the way a host is
+    /// set up: the daemon then starts without `--infra`.
+    pub fn write_config(&self) {
+        std::fs::write(
+            self.config(),
+            format!("infra: {}\n", self.infra().display()),
+        )
+        .unwrap();
+    }
+
     pub fn write_infra(&self, text: &str) {
         // Write then rename: the daemon never reads half a file.
         let tmp = self.dir.path().join("infra.yml.new");
@@ -526,9 +540,14 @@ impl Daemon {
             .arg(env!("CARGO_BIN_EXE_anklume-netd"))
             .arg("serve")
             .arg("--config")
-            .arg(files.dir.path().join("anklume.conf.yml"))
-            .arg("--infra")
-            .arg(files.infra())
+            .arg(files.config())
+            // Without a configuration file, the infra is given directly.
+            .args(
+                (!files.config().exists())
+                    .then(|| ["--infra".into(), files.infra().into_os_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(extra)
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
             .env("ANKLUME_CONTEXT_DIR", files.dir.path().join("context"))
