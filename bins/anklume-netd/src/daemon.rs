@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anklume_config::Config;
 use anklume_confine::{FileAccess, drop_capabilities, restrict_files};
-use anklume_dbus::Authorizer;
 use anklume_dbus::network::{BUS_NAME, OBJECT_PATH};
 use anklume_infra::NestingContext;
 use anklume_netpolicy::TABLE;
@@ -61,12 +60,7 @@ async fn run(args: ServeArgs) -> Result<(), String> {
     };
     let engine = Arc::new(Mutex::new(engine));
 
-    let connection = zbus::Connection::system()
-        .await
-        .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
-    let auth = Authorizer::new(&connection)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (connection, auth) = anklume_dbus::connect_system().await?;
     let service = NetworkService {
         engine: Arc::clone(&engine),
         auth,

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 
 use anklume_config::Config;
 use anklume_confine::{FileAccess, drop_capabilities, restrict_files};
-use anklume_dbus::Authorizer;
 use anklume_dbus::snapshot::{BUS_NAME, OBJECT_PATH};
 use anklume_incus::IncusClient;
 use anklume_infra::{Infra, NestingContext, load};
@@ -35,12 +34,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         config.snapshots.max_parallel,
     );
 
-    let connection = zbus::Connection::system()
-        .await
-        .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
-    let auth = Authorizer::new(&connection)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (connection, auth) = anklume_dbus::connect_system().await?;
     let service = SnapshotService {
         engine: Arc::new(engine),
         auth,
