@@ -59,6 +59,24 @@ async fn run(args: ServeArgs) -> Result<(), String> {
         }
     };
     let engine = Arc::new(Mutex::new(engine));
+    // Uplinks and leftover bridges are followed live (firewall VM: no).
+    let mut links = if args.firewall_vm {
+        None
+    } else {
+        match anklume_hostnet::Watcher::open()
+            .map_err(|e| e.to_string())
+            .and_then(|w| watch_links(w).map_err(|e| e.to_string()))
+        {
+            Ok(links) => Some(links),
+            Err(e) => {
+                eprintln!(
+                    "anklume-netd: cannot watch links and routes ({e}); checking every {}s only",
+                    args.check_interval
+                );
+                None
+            }
+        }
+    };
 
     let (connection, auth) = anklume_dbus::connect_system().await?;
     let service = NetworkService {
@@ -115,7 +133,11 @@ async fn run(args: ServeArgs) -> Result<(), String> {
                 log_apply("reload", &outcome);
             }
             _ = tick.tick() => {
+                iface.get().await.refresh_host_and_announce(iface.signal_emitter()).await;
                 iface.get().await.repair_and_announce(iface.signal_emitter()).await;
+            }
+            () = links_changed(&mut links) => {
+                iface.get().await.refresh_host_and_announce(iface.signal_emitter()).await;
             }
             touched = changed_by_others(&mut watcher, &engine) => {
                 if touched {
@@ -136,6 +158,35 @@ async fn run(args: ServeArgs) -> Result<(), String> {
 #[allow(deprecated)]
 fn watch(watcher: Watcher) -> std::io::Result<AsyncFd<Watcher>> {
     AsyncFd::with_interest(watcher, tokio::io::Interest::READABLE)
+}
+
+#[allow(deprecated)]
+fn watch_links(
+    watcher: anklume_hostnet::Watcher,
+) -> std::io::Result<AsyncFd<anklume_hostnet::Watcher>> {
+    AsyncFd::with_interest(watcher, tokio::io::Interest::READABLE)
+}
+
+/// Waits for link or route notifications, then a short quiet time (a
+/// link coming up sends a burst). Without a watcher, never returns.
+async fn links_changed(links: &mut Option<AsyncFd<anklume_hostnet::Watcher>>) {
+    let Some(links) = links else {
+        return std::future::pending().await;
+    };
+    loop {
+        let Ok(mut guard) = links.readable_mut().await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        };
+        let any = guard.get_inner_mut().drain();
+        guard.clear_ready();
+        if any {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The burst's rest is covered by the refresh that follows.
+    links.get_mut().drain();
 }
 
 fn log_apply(why: &str, outcome: &Result<Install, crate::engine::Failure>) {

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use anklume_netpolicy::TABLE;
 use anklume_nft::{ApplyError, Netlink, Ownership};
 
-use crate::plan::{Planned, plan};
+use anklume_infra::Infra;
+
+use crate::plan::{Planned, build, host_links, load_infra};
 
 /// What the D-Bus properties show.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,6 +65,9 @@ pub struct Engine {
     adopted: bool,
     /// The table last applied: what drift repair restores.
     good: Option<Planned>,
+    /// The infra last applied: its table is rebuilt when the host's
+    /// interfaces or uplinks change.
+    good_infra: Option<Infra>,
     /// The last apply succeeded (a failed repair does not change this).
     apply_ok: bool,
     pub status: Status,
@@ -77,6 +82,7 @@ impl Engine {
             netlink: None,
             adopted: false,
             good: None,
+            good_infra: None,
             apply_ok: false,
             status: Status::default(),
         };
@@ -101,19 +107,17 @@ impl Engine {
     /// Re-reads the infra and makes its table the one in force. On error
     /// nothing in the kernel changes and `status.last_error` says why.
     pub fn apply(&mut self) -> Result<Install, Failure> {
-        let result = match plan(&self.infra, self.firewall_vm) {
-            Err(e) => Err(Failure::InvalidInfra(e.to_string())),
-            Ok(planned) => match self.install(&planned) {
-                Ok(install) => {
-                    self.status.hash.clone_from(&planned.hash);
-                    self.status.domains = planned.domains;
-                    self.status.policies = planned.policies;
-                    self.good = Some(planned);
-                    Ok(install)
-                }
-                Err(e) => Err(Failure::Netlink(e.to_string())),
-            },
-        };
+        let result = self.plan().and_then(|(planned, infra)| {
+            let install = self
+                .install(&planned)
+                .map_err(|e| Failure::Netlink(e.to_string()))?;
+            self.status.hash.clone_from(&planned.hash);
+            self.status.domains = planned.domains;
+            self.status.policies = planned.policies;
+            self.good = Some(planned);
+            self.good_infra = Some(infra);
+            Ok(install)
+        });
         self.apply_ok = result.is_ok();
         match &result {
             Ok(_) => {
@@ -126,6 +130,51 @@ impl Engine {
             }
         }
         result
+    }
+
+    fn plan(&self) -> Result<(Planned, Infra), Failure> {
+        let infra = load_infra(&self.infra).map_err(|e| Failure::InvalidInfra(e.to_string()))?;
+        let host = host_links(self.firewall_vm).map_err(|e| Failure::Netlink(e.to_string()))?;
+        Ok((build(&infra, self.firewall_vm, &host), infra))
+    }
+
+    /// When the host's interfaces or uplinks changed the table of the
+    /// infra last applied (an uplink came or went, a leftover `net-*`
+    /// bridge appeared), applies the new table. `Ok(None)`: nothing to do;
+    /// `Ok(Some(hash))`: applied. On error the table in force stays.
+    pub fn refresh_host(&mut self) -> Result<Option<String>, String> {
+        let Some(infra) = &self.good_infra else {
+            return Ok(None);
+        };
+        let result = host_links(self.firewall_vm)
+            .map_err(|e| e.to_string())
+            .map(|host| build(infra, self.firewall_vm, &host));
+        let planned = match result {
+            Ok(planned) if self.good.as_ref().map(|g| &g.hash) == Some(&planned.hash) => {
+                return Ok(None);
+            }
+            Ok(planned) => planned,
+            Err(e) => {
+                self.status.last_error.clone_from(&e);
+                return Err(e);
+            }
+        };
+        match self.install(&planned) {
+            Ok(_) => {
+                self.status.hash.clone_from(&planned.hash);
+                let hash = planned.hash.clone();
+                self.good = Some(planned);
+                if self.apply_ok {
+                    self.status.last_error.clear();
+                }
+                Ok(Some(hash))
+            }
+            Err(e) => {
+                let message = format!("cannot apply the table for the host's new interfaces: {e}");
+                self.status.last_error.clone_from(&message);
+                Err(message)
+            }
+        }
     }
 
     fn install(&mut self, planned: &Planned) -> Result<Install, ApplyError> {

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anklume_infra::{NestingContext, load};
+use anklume_hostnet::HostLinks;
+use anklume_infra::{Infra, NestingContext, load};
 use anklume_netpolicy::{Mode, Ruleset, table};
 use anklume_nft::ir::Table;
 use anklume_nft::text::render;
@@ -71,25 +72,55 @@ pub fn comment_for(hash: &str) -> String {
     format!("anklume ruleset {hash}")
 }
 
-/// Reads and validates the infra, and builds its table.
+/// Reads and validates the infra and the host's interfaces, and builds
+/// the table.
 pub fn plan(infra_path: &Path, firewall_vm: bool) -> Result<Planned, PlanError> {
+    let infra = load_infra(infra_path)?;
+    let host = host_links(firewall_vm)?;
+    Ok(build(&infra, firewall_vm, &host))
+}
+
+/// Reads and validates the infra.
+pub fn load_infra(infra_path: &Path) -> Result<Infra, PlanError> {
     let loaded = load(infra_path, &NestingContext::from_env())
         .map_err(|e| PlanError::Source(e.to_string()))?;
-    let Some(infra) = loaded.infra else {
-        return Err(PlanError::Invalid {
-            path: infra_path.display().to_string(),
-            errors: loaded
-                .report
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .collect(),
-        });
-    };
+    loaded.infra.ok_or_else(|| PlanError::Invalid {
+        path: infra_path.display().to_string(),
+        errors: loaded
+            .report
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    })
+}
+
+/// The host's interfaces and uplinks (not read in the firewall VM, whose
+/// NICs are all domains').
+pub fn host_links(firewall_vm: bool) -> Result<HostLinks, PlanError> {
+    if firewall_vm {
+        return Ok(HostLinks::default());
+    }
+    anklume_hostnet::read().map_err(|e| {
+        PlanError::Source(format!("cannot read the host's interfaces and routes: {e}"))
+    })
+}
+
+/// The table of `infra` on a host with `host`'s interfaces. The uplinks
+/// are `global.uplinks` when the infra sets them, else the interfaces of
+/// the host's default routes.
+pub fn build(infra: &Infra, firewall_vm: bool, host: &HostLinks) -> Planned {
     let (ruleset, mode) = if firewall_vm {
-        (Ruleset::for_firewall_vm(&infra), Mode::FirewallVm)
+        (Ruleset::for_firewall_vm(infra), Mode::FirewallVm)
     } else {
-        (Ruleset::from_infra(&infra), Mode::Host)
+        let uplinks: Vec<String> = match &infra.global.uplinks {
+            Some(declared) => declared.clone(),
+            None => host.uplinks.iter().cloned().collect(),
+        };
+        (
+            Ruleset::from_infra(infra).with_host(&uplinks, &host.names),
+            Mode::Host,
+        )
     };
     let mut table = table(&ruleset, mode);
     table.comment = None;
@@ -102,12 +133,12 @@ pub fn plan(infra_path: &Path, firewall_vm: bool) -> Result<Planned, PlanError> 
     );
     table.comment = Some(comment_for(&hash));
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-    Ok(Planned {
+    Planned {
         table,
         hash,
         domains: count(infra.domains.len()),
         policies: count(infra.network_policies.as_ref().map_or(0, Vec::len)),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,26 @@ impl NetworkService {
             .await;
     }
 
+    /// Re-applies the last infra's table when the host's interfaces or
+    /// uplinks changed it.
+    pub async fn refresh_host_and_announce(&self, emitter: &SignalEmitter<'_>) {
+        let (before, result, after) = {
+            let mut engine = self.engine.lock().await;
+            let before = engine.status.clone();
+            let result = engine.refresh_host();
+            (before, result, engine.status.clone())
+        };
+        match &result {
+            Ok(Some(hash)) => eprintln!(
+                "anklume-netd: the host's interfaces or uplinks changed; applied ruleset {hash}"
+            ),
+            Ok(None) => {}
+            Err(e) => eprintln!("anklume-netd: {e}"),
+        }
+        self.announce(emitter, &before, &after, matches!(result, Ok(Some(_))))
+            .await;
+    }
+
     /// Signals are best effort: a bus hiccup must not fail an apply that
     /// happened.
     async fn announce(

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anklume_dbus::AnklumeError;
 use common::{
-    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, Served, TestBus, call, eventually,
-    get_property, hash_of, infra_without_policies, preview, text,
+    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, Served, TestBus, call, cli_apply,
+    eventually, get_property, hash_of, infra_without_policies, preview, text,
 };
 use futures_util::StreamExt as _;
 
@@ -317,19 +317,6 @@ async fn an_owned_table_survives_flush_and_delete() {
     );
     assert_eq!(net.table().as_deref(), Some(expected.as_str()));
     assert!(!net.ping("ta-1", "10.251.2.10"), "cross-domain passed");
-}
-
-/// `anklume-netd apply --infra <files' infra>` in the host namespace.
-fn cli_apply(net: &Net, files: &Files) -> std::process::Output {
-    std::process::Command::new("ip")
-        .args(["netns", "exec", &net.ns("host")])
-        .arg(env!("CARGO_BIN_EXE_anklume-netd"))
-        .arg("apply")
-        .arg("--infra")
-        .arg(files.infra())
-        .env("ANKLUME_CONTEXT_DIR", files.dir.path().join("context"))
-        .output()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -56,9 +56,12 @@ impl fmt::Display for BaseSubnet {
     }
 }
 
+/// What every domain bridge's name starts with.
+pub const BRIDGE_PREFIX: &str = "net-";
+
 /// The bridge of a domain.
 pub fn bridge_name(domain: &str) -> String {
-    format!("net-{domain}")
+    format!("{BRIDGE_PREFIX}{domain}")
 }
 
 /// A domain's IPv4 network.

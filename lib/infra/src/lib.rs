@@ -25,7 +25,7 @@ mod yaml;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use addressing::{BaseSubnet, DomainNetwork};
+pub use addressing::{BRIDGE_PREFIX, BaseSubnet, DomainNetwork};
 pub use context::NestingContext;
 pub use diagnostic::{Diagnostic, Report};
 pub use location::Location;

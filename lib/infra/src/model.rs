@@ -26,6 +26,10 @@ pub struct Global {
     pub default_user: Option<String>,
     pub gpu_policy: GpuPolicy,
     pub firewall_mode: FirewallMode,
+    /// `global.uplinks`: the interfaces domain bridges may forward to and
+    /// from (the way out). `None`: the host's default-route interfaces,
+    /// tracked live by anklume-netd.
+    pub uplinks: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
-use anklume_infra::{Endpoint, Infra, NetworkPolicy, Ports, Protocol};
+use anklume_infra::{BRIDGE_PREFIX, Endpoint, Infra, NetworkPolicy, Ports, Protocol};
 
 /// The layer-4 part of a flow: any traffic, a whole protocol, or one port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -48,6 +48,12 @@ pub struct HostFlow {
 pub struct Ruleset {
     /// Every domain bridge, sorted.
     pub interfaces: Vec<String>,
+    /// The host's uplinks, sorted: the only interfaces (besides their own
+    /// bridge and what a policy opens) domain bridges forward to and from.
+    pub uplinks: Vec<String>,
+    /// Bridges of anklume's `net-*` scheme present on the host but not
+    /// declared (a previous infra's): domains with no policy. Sorted.
+    pub stale_bridges: Vec<String>,
     pub forward: BTreeSet<Flow>,
     /// Domain → host.
     pub host_in: BTreeSet<HostFlow>,
@@ -61,6 +67,30 @@ impl Ruleset {
         Self::build(infra, |domain| {
             infra.domain(domain).map(|d| infra.network(d).bridge)
         })
+    }
+
+    /// Adds the host's side: its `uplinks`, and the `net-*` bridges among
+    /// `present` (the host's interfaces) that the infra does not declare.
+    #[must_use]
+    pub fn with_host<'a>(
+        mut self,
+        uplinks: impl IntoIterator<Item = &'a String>,
+        present: impl IntoIterator<Item = &'a String>,
+    ) -> Self {
+        let declared: BTreeSet<&String> = self.interfaces.iter().collect();
+        let stale: BTreeSet<String> = present
+            .into_iter()
+            .filter(|name| name.starts_with(BRIDGE_PREFIX) && !declared.contains(name))
+            .cloned()
+            .collect();
+        let uplinks: BTreeSet<String> = uplinks
+            .into_iter()
+            .filter(|name| !name.starts_with(BRIDGE_PREFIX))
+            .cloned()
+            .collect();
+        self.stale_bridges = stale.into_iter().collect();
+        self.uplinks = uplinks.into_iter().collect();
+        self
     }
 
     /// The ruleset inside the `sys-firewall` VM: one NIC per domain bridge,

@@ -134,6 +134,13 @@ pub enum Match {
     },
     /// `icmp type != <type>` (IPv4 only).
     IcmpTypeNot(u8),
+    /// `iifname|oifname [!=] "<prefix>*"`: an interface name that starts
+    /// (or does not start) with `prefix`.
+    IfNamePrefix {
+        key: Key,
+        prefix: String,
+        negate: bool,
+    },
 }
 
 /// A packet field used as (part of) a set key.
@@ -202,6 +209,24 @@ impl Match {
             keys: keys.to_vec(),
             set: set.into(),
             negate: false,
+        }
+    }
+
+    /// `key "prefix*"` (`key` is `IifName` or `OifName`).
+    pub fn ifname_prefix(key: Key, prefix: &str) -> Self {
+        Match::IfNamePrefix {
+            key,
+            prefix: prefix.into(),
+            negate: false,
+        }
+    }
+
+    /// `key != "prefix*"`.
+    pub fn ifname_not_prefix(key: Key, prefix: &str) -> Self {
+        Match::IfNamePrefix {
+            key,
+            prefix: prefix.into(),
+            negate: true,
         }
     }
 

@@ -156,6 +156,14 @@ fn match_text(m: &Match) -> String {
         }
         Match::IcmpTypeNot(8) => "icmp type != echo-request".into(),
         Match::IcmpTypeNot(t) => format!("icmp type != {t}"),
+        Match::IfNamePrefix {
+            key,
+            prefix,
+            negate,
+        } => {
+            let op = if *negate { "!= " } else { "" };
+            format!("{} {op}\"{prefix}*\"", key_name(*key))
+        }
     }
 }
 

@@ -43,6 +43,8 @@ pub fn infra_without_policies() -> String {
 pub const INVALID_INFRA: &str = "project_name: t\nglobal: {}\ndomains:\n  a:\n    subnet_id: 300\n";
 pub const INVALID_MESSAGE: &str = "subnet_id must be 0-254, got 300";
 
+pub mod outside;
+
 #[path = "../../../../tests/harness/test_bus.rs"]
 mod test_bus;
 pub use test_bus::{TestBus, busctl};
@@ -201,7 +203,7 @@ impl Net {
         format!("{}-{name}", self.prefix)
     }
 
-    fn add_ns(&mut self, ns: &str) {
+    pub(crate) fn add_ns(&mut self, ns: &str) {
         let _ = run(&["ip", "netns", "del", ns]);
         ok(&["ip", "netns", "add", ns]);
         self.namespaces.push(ns.to_owned());
@@ -423,12 +425,17 @@ impl Drop for Group {
     }
 }
 
-/// `anklume-netd preview --infra <text written to a file> <extra args>`.
+/// `anklume-netd preview --infra <text written to a file> <extra args>`,
+/// in a new network namespace: like the tests' host namespaces, it has no
+/// uplink and no leftover `net-*` bridge, so the preview is what the
+/// daemon there applies.
 pub fn run_preview(infra_text: &str, extra: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let infra = dir.path().join("infra.yml");
     std::fs::write(&infra, infra_text).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_anklume-netd"))
+    Command::new("unshare")
+        .args(["--net", "--"])
+        .arg(env!("CARGO_BIN_EXE_anklume-netd"))
         .arg("preview")
         .args(extra)
         .arg("--infra")
@@ -622,6 +629,19 @@ impl Served {
             net,
         }
     }
+}
+
+/// `anklume-netd apply --infra <files' infra>` in the host namespace.
+pub fn cli_apply(net: &Net, files: &Files) -> std::process::Output {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &net.ns("host")])
+        .arg(env!("CARGO_BIN_EXE_anklume-netd"))
+        .arg("apply")
+        .arg("--infra")
+        .arg(files.infra())
+        .env("ANKLUME_CONTEXT_DIR", files.dir.path().join("context"))
+        .output()
+        .unwrap()
 }
 
 /// `busctl call` on anklume-netd's object.

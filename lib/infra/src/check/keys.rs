@@ -12,6 +12,7 @@ pub(crate) const GLOBAL: &[&str] = &[
     "default_user",
     "gpu_policy",
     "firewall_mode",
+    "uplinks",
 ];
 pub(crate) const DOMAIN: &[&str] = &[
     "description",

@@ -120,6 +120,7 @@ impl Checker<'_> {
             default_user: None,
             gpu_policy: GpuPolicy::default(),
             firewall_mode: FirewallMode::default(),
+            uplinks: None,
         };
         if node.entries().is_none() {
             self.report.error(
@@ -178,7 +179,52 @@ impl Checker<'_> {
         global.default_connection =
             self.text(node, "default_connection", "global.default_connection");
         global.default_user = self.text(node, "default_user", "global.default_user");
+        global.uplinks = self.uplinks(node);
         global
+    }
+
+    /// `global.uplinks`: a list of interface names (as the kernel allows
+    /// them: 1–15 bytes, no `/`, no blank), none of anklume's `net-*`.
+    fn uplinks(&mut self, global: &Node) -> Option<Vec<String>> {
+        let value = &global.get("uplinks").filter(|e| !e.value.is_null())?.value;
+        let Some(items) = value.items() else {
+            self.report.error(
+                Some(&value.location),
+                format!(
+                    "global.uplinks must be a list of interface names, got {}",
+                    value.type_name()
+                ),
+            );
+            return None;
+        };
+        let mut names = Vec::new();
+        for item in items {
+            let name = item.as_str().unwrap_or_default();
+            let problem = if item.as_str().is_none() {
+                Some(format!("must be a string, got {}", item.type_name()))
+            } else if name.is_empty() || name.len() > 15 {
+                Some("must be 1 to 15 characters long (the kernel's limit)".to_string())
+            } else if name.contains(['/', ':']) || name.chars().any(char::is_whitespace) {
+                Some("must not contain '/', ':' or blanks".to_string())
+            } else if name.starts_with(crate::BRIDGE_PREFIX) {
+                Some(format!(
+                    "is a domain bridge name (anklume's {}* scheme), not an uplink",
+                    crate::BRIDGE_PREFIX
+                ))
+            } else {
+                None
+            };
+            match problem {
+                Some(problem) => self.report.error(
+                    Some(&item.location),
+                    format!("global.uplinks: '{}' {problem}", item.display()),
+                ),
+                None => names.push(name.to_string()),
+            }
+        }
+        names.sort();
+        names.dedup();
+        Some(names)
     }
 
     /// An optional text field: null/absent is `None`; a scalar is taken as

@@ -41,9 +41,22 @@ use Key::{IifName, IpDaddr, IpSaddr, L4Proto, OifName, ThDport, ThSport};
 const V4_KEYS: [Key; 5] = [IifName, IpSaddr, IpDaddr, L4Proto, ThDport];
 const V4_REPLY_KEYS: [Key; 5] = [OifName, IpDaddr, IpSaddr, L4Proto, ThSport];
 
+/// Interfaces of anklume's naming scheme (`net-*`) that the infra does not
+/// declare are domains with no policy.
+const BRIDGE_WILDCARD: &str = anklume_infra::BRIDGE_PREFIX;
+
 /// The whole table for `ruleset` (without comment).
+///
+/// On the host, a domain bridge forwards to itself, to what a policy
+/// opens, and to the host's uplinks; nothing else. Leftover `net-*`
+/// bridges count as domains with no policy, and every other interface
+/// (another bridge, docker0, virbr0…) is denied to and from domain
+/// bridges. Traffic that touches no domain bridge is not anklume's.
 pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
-    let mut sets = vec![sets::domain_ifaces(ruleset)];
+    let mut sets = vec![sets::domain_ifaces(ruleset), sets::bridge_self(ruleset)];
+    if mode == Mode::Host {
+        sets.push(sets::uplinks(ruleset));
+    }
     sets.extend(sets::forward_sets(ruleset));
     if mode == Mode::Host {
         sets.extend(sets::host_sets("host_in", &ruleset.host_in));
@@ -64,10 +77,27 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
     let reply = Match::CtDirection(Direction::Reply);
 
     let mut forward = vec![
-        // Only traffic from one domain bridge to another is filtered; to or
-        // from the uplink (NAT) it is left alone.
-        accept(vec![Match::not_in(IifName, "domain_ifaces")]),
-        accept(vec![Match::not_in(OifName, "domain_ifaces")]),
+        // Inside one bridge: never filtered, whatever the conntrack state
+        // (br_netfilter sends bridged frames here; ND and MLD are untracked).
+        accept(vec![Match::lookup(&[IifName, OifName], "bridge_self")]),
+    ];
+    forward.push(match mode {
+        // Traffic that touches no domain bridge (declared or leftover) is
+        // the host's own business.
+        Mode::Host => accept(vec![
+            Match::not_in(IifName, "domain_ifaces"),
+            Match::ifname_not_prefix(IifName, BRIDGE_WILDCARD),
+            Match::not_in(OifName, "domain_ifaces"),
+            Match::ifname_not_prefix(OifName, BRIDGE_WILDCARD),
+        ]),
+        // In the firewall VM every NIC is a domain's: only traffic between
+        // two of them is filtered.
+        Mode::FirewallVm => accept(vec![Match::not_in(IifName, "domain_ifaces")]),
+    });
+    if mode == Mode::FirewallVm {
+        forward.push(accept(vec![Match::not_in(OifName, "domain_ifaces")]));
+    }
+    forward.extend([
         Rule::new(vec![Match::CtState(ct_state::INVALID)], Verdict::Drop),
         // ICMP errors about a flow (e.g. "fragmentation needed") reach it.
         accept(vec![
@@ -78,7 +108,7 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
             Match::CtState(ct_state::RELATED),
             Match::L4Proto(proto::ICMPV6),
         ]),
-    ];
+    ]);
     for (set, keys, reply_keys) in [
         (
             "forward_pairs",
@@ -100,12 +130,21 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
     ] {
         forward.extend(both_ways(set, keys, reply_keys));
     }
+    if mode == Mode::Host {
+        // The way out, and back (NAT or routed): one side is a domain
+        // bridge (the second rule let everything else through).
+        forward.push(accept(vec![Match::lookup(&[OifName], "uplinks")]));
+        forward.push(accept(vec![Match::lookup(&[IifName], "uplinks")]));
+    }
     forward.push(last.clone());
     let mut chains = vec![base_chain("forward", Hook::Forward, policy, forward)];
 
     if mode == Mode::Host {
         let mut input = vec![
-            accept(vec![Match::not_in(IifName, "domain_ifaces")]),
+            accept(vec![
+                Match::not_in(IifName, "domain_ifaces"),
+                Match::ifname_not_prefix(IifName, BRIDGE_WILDCARD),
+            ]),
             Rule::new(vec![Match::CtState(ct_state::INVALID)], Verdict::Drop),
             // What every instance needs from the host: ICMP (and IPv6
             // neighbour discovery), DHCP and DNS from Incus's dnsmasq.
@@ -139,7 +178,10 @@ pub fn table(ruleset: &Ruleset, mode: Mode) -> Table {
         chains.push(base_chain("input", Hook::Input, Verdict::Accept, input));
 
         let output = vec![
-            accept(vec![Match::not_in(OifName, "domain_ifaces")]),
+            accept(vec![
+                Match::not_in(OifName, "domain_ifaces"),
+                Match::ifname_not_prefix(OifName, BRIDGE_WILDCARD),
+            ]),
             Rule::new(vec![Match::CtState(ct_state::INVALID)], Verdict::Drop),
             accept(vec![Match::L4Proto(proto::ICMPV6)]),
             // The host answers pings and sends ICMP errors, but pinging an

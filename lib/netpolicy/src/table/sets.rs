@@ -25,11 +25,41 @@ pub(super) fn domain_ifaces(ruleset: &Ruleset) -> Set {
     )
 }
 
+/// `bridge_self` (hash, bridge . bridge): each domain bridge, and each
+/// leftover `net-*` bridge, with itself. Traffic inside one bridge only
+/// reaches the forward hook with br_netfilter (or hairpin routing) and is
+/// never filtered, whatever its conntrack state: IPv6 neighbour discovery
+/// and MLD are untracked.
+pub(super) fn bridge_self(ruleset: &Ruleset) -> Set {
+    hash_set(
+        "bridge_self",
+        &[IfName, IfName],
+        ruleset
+            .interfaces
+            .iter()
+            .chain(&ruleset.stale_bridges)
+            .map(|i| vec![Value::IfName(i.clone()), Value::IfName(i.clone())])
+            .collect(),
+    )
+}
+
+/// `uplinks` (hash, ifname): the interfaces domain bridges may forward to
+/// and from.
+pub(super) fn uplinks(ruleset: &Ruleset) -> Set {
+    hash_set(
+        "uplinks",
+        &[IfName],
+        ruleset
+            .uplinks
+            .iter()
+            .map(|i| vec![Value::IfName(i.clone())])
+            .collect(),
+    )
+}
+
 /// Sets of flows between bridges, by how they match:
-/// * `forward_pairs` (hash, bridge . bridge): each bridge with itself
-///   (traffic inside one bridge only reaches the forward hook with
-///   br_netfilter or hairpin routing, and is never filtered), and domain
-///   pairs open to everything;
+/// * `forward_pairs` (hash, bridge . bridge): domain pairs open to
+///   everything;
 /// * `forward_protos` (hash, + protocol): pairs open to a whole protocol;
 /// * `forward_ports` (hash, + protocol . port): pairs open to a port;
 /// * `forward_hosts` (hash, input bridge . source . destination .
@@ -69,11 +99,7 @@ pub(super) fn forward_sets(ruleset: &Ruleset) -> Vec<Set> {
         ]
     };
 
-    let mut pairs: Vec<Vec<Value>> = ruleset
-        .interfaces
-        .iter()
-        .map(|i| vec![Value::IfName(i.clone()), Value::IfName(i.clone())])
-        .collect();
+    let mut pairs = Vec::new();
     let (mut protos, mut ports) = (Vec::new(), Vec::new());
     for f in bridge_level.iter().copied().filter(|f| !covered(f)) {
         let mut e = pair(f);

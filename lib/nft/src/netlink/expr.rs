@@ -296,6 +296,19 @@ pub(super) fn rule(rule: &Rule, set_id: impl Fn(&str) -> u32) -> Vec<Expr> {
                 out.push(transport(0, 1, REG_1));
                 out.push(cmp_neq(&[*icmp_type]));
             }
+            // A wildcard name compares only the prefix's bytes (no NUL).
+            Match::IfNamePrefix {
+                key,
+                prefix,
+                negate,
+            } => {
+                out.push(load(*key, REG_1));
+                out.push(if *negate {
+                    cmp_neq(prefix.as_bytes())
+                } else {
+                    cmp_eq(prefix.as_bytes())
+                });
+            }
         }
     }
     if rule.counter {
