@@ -116,7 +116,7 @@ apply-provision: ansible-deps
 apply-limit: ansible-deps
 	@test -n "$(G)" || { echo "usage: make apply-limit G=<domain>" >&2; exit 2; }
 	$(has-tree)
-	$(PLAYBOOK) $(APPLY_ARGS) --limit $(G)
+	$(PLAYBOOK) $(APPLY_ARGS) --limit '$(G),localhost'
 
 check: ansible-deps
 	$(has-tree)

@@ -62,7 +62,8 @@ fn all_yml_has_global_keys_sorted_images_and_policies() {
              psot_default_connection: community.general.incus\npsot_default_user: root\n\
              incus_all_images:\n  - images:alpine/3.20\n  - images:debian/13\n\
              network_policies:\n  - from: admin-ansible\n    to: lab\n    ports:\n      - 22\n      - 80\n\
-             \x20   protocol: tcp\n    bidirectional: true\n    description: admin reaches the lab\n"
+             \x20   protocol: tcp\n    bidirectional: true\n    description: admin reaches the lab\n\
+             anklume_domains:\n  - admin\n  - lab\n"
         )
     );
 }
@@ -96,7 +97,7 @@ fn domain_without_machines_has_null_hosts() {
     // project_name present, base_subnet always written, nothing else.
     assert_eq!(
         s.read("out/group_vars/all.yml"),
-        managed("project_name: p\nbase_subnet: '10.100'\n")
+        managed("project_name: p\nbase_subnet: '10.100'\nanklume_domains:\n  - empty\n")
     );
 }
 

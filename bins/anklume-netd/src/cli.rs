@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 Examples:
   anklume-netd preview --infra /etc/anklume/infra.yml
   anklume-netd apply --infra /etc/anklume/infra.yml
+  anklume-netd apply --check --infra /etc/anklume/infra.yml
   anklume-netd serve
   busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Apply
   busctl get-property org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 RulesetHash
@@ -31,7 +32,7 @@ pub enum Command {
     Preview(InfraArgs),
     /// Apply the ruleset once and exit (0: applied or already equal; 1:
     /// error, the previous ruleset stays in force).
-    Apply(InfraArgs),
+    Apply(ApplyArgs),
     /// Run the daemon: apply at start, on Apply over D-Bus and on SIGHUP,
     /// and restore the table when someone else changes or deletes it.
     Serve(ServeArgs),
@@ -46,6 +47,17 @@ pub struct InfraArgs {
     /// domain: eth0 = admin, then sorted domains; drop policy, logged drops).
     #[arg(long)]
     pub firewall_vm: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub infra: InfraArgs,
+    /// Change nothing: say whether the table in force is the infra's
+    /// ("unchanged (ruleset H)") or what would be applied ("would apply
+    /// ruleset H (in force: H2|none)").
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

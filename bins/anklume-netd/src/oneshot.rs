@@ -8,11 +8,11 @@ use anklume_dbus::network::BUS_NAME;
 use anklume_netpolicy::TABLE;
 use anklume_nft::{ApplyError, Netlink, Ownership};
 
-use crate::cli::InfraArgs;
+use crate::cli::ApplyArgs;
 use crate::plan::{Planned, plan};
 
-pub fn apply(args: &InfraArgs) -> ExitCode {
-    let planned = match plan(&args.infra, args.firewall_vm) {
+pub fn apply(args: &ApplyArgs) -> ExitCode {
+    let planned = match plan(&args.infra.infra, args.infra.firewall_vm) {
         Ok(planned) => planned,
         Err(e) => {
             e.print();
@@ -20,6 +20,9 @@ pub fn apply(args: &InfraArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.check {
+        return check(&planned);
+    }
     match install(&planned) {
         Ok(false) => {
             println!("unchanged (ruleset {})", planned.hash);
@@ -42,6 +45,32 @@ pub fn apply(args: &InfraArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("ERROR: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `apply --check`: compares the table in force with the plan, writes
+/// nothing.
+fn check(planned: &Planned) -> ExitCode {
+    let in_force = Netlink::open().and_then(|mut netlink| netlink.current_comment(TABLE));
+    match in_force {
+        Ok(Some(comment)) if comment == planned.comment() => {
+            println!("unchanged (ruleset {})", planned.hash);
+            ExitCode::SUCCESS
+        }
+        Ok(current) => {
+            let current = current.as_deref().map_or("none".to_owned(), |c| {
+                c.strip_prefix("anklume ruleset ").unwrap_or(c).to_owned()
+            });
+            println!(
+                "would apply ruleset {}: {} domains, {} policies (in force: {current})",
+                planned.hash, planned.domains, planned.policies
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ERROR: cannot read the table in force: {e}");
             ExitCode::FAILURE
         }
     }

@@ -92,6 +92,18 @@ pub fn all_vars(infra: &Infra) -> Value {
             (!images.is_empty()).then_some(Value::Seq(images)),
         )
         .optional("network_policies", policies)
+        // anklume's addition: the domains of THIS infra, so the plays
+        // leave alone the domains a previous infra left in the tree.
+        .entry(
+            "anklume_domains",
+            Value::Seq(
+                infra
+                    .domains
+                    .iter()
+                    .map(|d| Value::from(d.name.as_str()))
+                    .collect(),
+            ),
+        )
         .build()
 }
 

@@ -266,6 +266,10 @@ fn expected_files(infra: &Infra) -> Vec<(String, Json)> {
             Json::Array(p.iter().map(|p| to_json(&p.raw)).collect()),
         );
     }
+    all.insert(
+        "anklume_domains".into(),
+        json!(infra.domains.iter().map(|d| &d.name).collect::<Vec<_>>()),
+    );
     let mut files = vec![("group_vars/all.yml".to_owned(), Json::Object(all))];
     for d in &infra.domains {
         let hosts: serde_json::Map<String, Json> = d

@@ -12,6 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod netns;
+
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -216,8 +218,29 @@ impl Infra {
     /// `ansible-playbook -i tree/inventory ansible/site.yml ARGS`, with the
     /// test bridges' NAT off.
     pub fn playbook(&self, args: &[&str]) -> Run {
+        self.playbook_in(None, &[], args)
+    }
+
+    /// [`Infra::playbook`] inside network namespace `netns` (when given),
+    /// with extra environment variables. No system bus unless `env` names
+    /// one: the firewall play then uses the one-shot `anklume-netd apply`.
+    pub fn playbook_in(&self, netns: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Run {
         let root = repo_root();
-        let out = Command::new(venv_bin("ansible-playbook"))
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns])
+                    .arg(venv_bin("ansible-playbook"));
+                c
+            }
+            None => Command::new(venv_bin("ansible-playbook")),
+        };
+        let out = command
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                "unix:path=/nonexistent/anklume-e2e-bus",
+            )
+            .envs(env.iter().copied())
             .env("ANSIBLE_CONFIG", root.join("ansible/ansible.cfg"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANKLUME_CONTEXT_DIR", self.context_dir())
@@ -242,6 +265,9 @@ impl Infra {
     }
 
     fn teardown(&self) {
+        if self.domains.is_empty() {
+            return;
+        }
         let status = Command::new(repo_root().join("scripts/teardown-domains.sh"))
             .args(&self.domains)
             .status()

@@ -1,6 +1,7 @@
 //! The firewall play calls `anklume-netd apply --infra INFRA` when the
-//! binary has an `apply` command, and says why it skips otherwise. A stub
-//! netd records its arguments; the real netd is tested in its own crate.
+//! binary has an `apply` command, and fails (fail closed) otherwise. A stub
+//! netd records its arguments; the real netd is tested in its own crate and
+//! in isolation_paths.rs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -23,7 +24,7 @@ fn stub(dir: &Path, name: &str, help: &str) -> String {
 }
 
 #[test]
-fn firewall_play_runs_netd_apply_only_when_available() {
+fn firewall_play_runs_netd_apply_and_fails_without_it() {
     let f = format!("e2e{}f", tag());
     // Only the firewall play runs: nothing is created in Incus.
     let yaml = format!(
@@ -63,7 +64,7 @@ domains:
     assert!(!run.text.contains("Isolation NOT applied"), "{}", run.text);
 
     let without_apply = stub(dir, "netd-old", "Commands:\n  preview");
-    let run = infra.apply(&[
+    let run = infra.playbook(&[
         "--tags",
         "firewall",
         "-e",
@@ -71,18 +72,19 @@ domains:
         "-e",
         &format!("anklume_infra={infra_file}"),
     ]);
+    assert!(!run.ok, "a netd without apply was accepted:\n{}", run.text);
     assert!(
         !dir.join("netd-old.args").exists(),
         "netd without apply was called"
     );
     assert!(run.text.contains("has no apply command"), "{}", run.text);
 
-    let run = infra.apply(&[
+    let run = infra.playbook(&[
         "--tags",
         "firewall",
         "-e",
-        "anklume_netd=/nonexistent/anklume-netd",
+        &format!("anklume_netd={with_apply}"),
     ]);
-    assert!(run.text.contains("Isolation NOT applied"), "{}", run.text);
-    assert_eq!(run.changed(), 0, "{}", run.text);
+    assert!(!run.ok, "no infra given, yet the run passed:\n{}", run.text);
+    assert!(run.text.contains("no infra given"), "{}", run.text);
 }
