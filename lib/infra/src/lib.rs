@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod location;
 pub mod model;
 pub mod source;
+pub mod terminal;
 pub mod value;
 mod yaml;
 
@@ -31,6 +32,7 @@ pub use diagnostic::{Diagnostic, Report};
 pub use location::Location;
 pub use model::*;
 pub use source::{InfraSource, SourceError};
+pub use terminal::escape_controls;
 pub use value::{Mapping, MappingBuilder, Value};
 
 /// Name of the firewall VM that `firewall_mode: vm` adds.
