@@ -23,6 +23,7 @@ fn main() -> ExitCode {
             let Some(infra) = output::print_findings(&loaded) else {
                 return ExitCode::FAILURE;
             };
+            output::warn_unknown_roles(&loaded, infra);
             let options = SyncOptions {
                 dry_run: args.dry_run,
                 clean_orphans: args.clean_orphans,
@@ -52,6 +53,7 @@ fn main() -> ExitCode {
                 };
                 match output::print_findings(&loaded) {
                     Some(infra) => {
+                        output::warn_unknown_roles(&loaded, infra);
                         output::print_valid(&loaded, infra);
                         ExitCode::SUCCESS
                     }

@@ -4,6 +4,7 @@
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
 
+use anklume_generator::roles;
 use anklume_generator::{Cleanup, FileStatus, SyncFailure, SyncOptions, SyncSummary};
 use anklume_infra::{Infra, Loaded, SourceError, escape_controls};
 
@@ -29,6 +30,15 @@ pub fn print_findings(loaded: &Loaded) -> Option<&Infra> {
         }
     }
     loaded.infra.as_ref()
+}
+
+/// Warns about roles neither shipped nor in `roles_custom/` (next to the
+/// infra): `make apply` refuses them, so say it before.
+pub fn warn_unknown_roles(loaded: &Loaded, infra: &Infra) {
+    let dir = roles::roles_custom_dir(&loaded.source);
+    for unknown in roles::unknown_roles(infra, &dir) {
+        eprintln!("WARNING: {}", safe(&unknown));
+    }
 }
 
 fn prefix(options: SyncOptions) -> &'static str {

@@ -152,3 +152,28 @@ fn a_domain_whose_bridge_name_is_too_long_is_an_error() {
     );
     assert!(!s.path("out").exists());
 }
+
+#[test]
+fn unknown_roles_are_warned_about_with_a_suggestion_and_custom_roles_are_known() {
+    let s = Scratch::new();
+    s.write(
+        "infra.yml",
+        &infra_with_machines(
+            "      web: {roles: [base_sytem, my_web, ollama_server]}\n      db: {roles: [base_system]}\n",
+        ),
+    );
+    s.write("roles_custom/my_web/tasks/main.yml", "---\n[]\n");
+    for args in [
+        &["validate", "infra.yml"][..],
+        &["sync", "infra.yml", "--base-dir", "out"][..],
+    ] {
+        let run = s.run(args);
+        assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
+        assert_eq!(
+            run.stderr,
+            "WARNING: Machine 'web': role 'base_sytem' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply will refuse it (did you mean 'base_system'?)\n\
+             WARNING: Machine 'web': role 'ollama_server' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply will refuse it\n",
+            "{args:?}"
+        );
+    }
+}

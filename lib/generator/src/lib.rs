@@ -8,6 +8,7 @@ pub mod managed;
 pub mod orphans;
 mod parallel;
 pub mod render;
+pub mod roles;
 pub mod safe_fs;
 pub mod sync;
 pub mod yaml_writer;

@@ -66,6 +66,12 @@ pub fn load(path: &Path, context: &NestingContext) -> Result<Loaded, SourceError
     })
 }
 
+/// The closest of `known` to `word`, when it is close enough to be a typo;
+/// for the "did you mean" of every message.
+pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    check::keys::suggestion(word, known)
+}
+
 /// Validates infra text as if read from `file_name`; for editors, tests and
 /// fuzzing. Never panics, whatever the input.
 pub fn load_str(text: &str, file_name: &str, context: &NestingContext) -> (Option<Infra>, Report) {
