@@ -71,7 +71,9 @@ fn custom_roles(roles_custom: &Path) -> Vec<String> {
     roles
 }
 
-/// Every (machine, role) whose role is unknown, in input order.
+/// Every (machine, role) whose role is unknown, in input order. Only the
+/// roles a person wrote: the firewall VM that anklume adds names the
+/// contract's roles, which the user cannot change.
 pub fn unknown_roles(infra: &Infra, roles_custom: &Path) -> Vec<UnknownRole> {
     let custom = custom_roles(roles_custom);
     let known: Vec<&str> = SHIPPED_ROLES
@@ -81,6 +83,7 @@ pub fn unknown_roles(infra: &Infra, roles_custom: &Path) -> Vec<UnknownRole> {
         .collect();
     infra
         .machines()
+        .filter(|m| !m.auto_created)
         .flat_map(|m| m.roles.iter().flatten().map(move |r| (m, r)))
         .filter(|(_, role)| !known.contains(&role.as_str()))
         .map(|(m, role)| UnknownRole {
