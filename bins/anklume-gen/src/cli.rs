@@ -1,6 +1,7 @@
 //! Command-line arguments of anklume-gen.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -68,6 +69,17 @@ pub struct SyncArgs {
     /// Delete orphan files, except protected ones (ephemeral=false).
     #[arg(long)]
     pub clean_orphans: bool,
+    /// Seconds to wait for another sync of the same base directory to
+    /// finish before giving up (exit 1).
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub lock_timeout: Duration,
+}
+
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}': must be 0 or more seconds"))
 }
 
 #[derive(Debug, Args)]

@@ -23,9 +23,12 @@ fn main() -> ExitCode {
             let Some(infra) = output::print_findings(&loaded) else {
                 return ExitCode::FAILURE;
             };
+            output::warn_unknown_roles(&loaded, infra);
             let options = SyncOptions {
                 dry_run: args.dry_run,
                 clean_orphans: args.clean_orphans,
+                lock_timeout: args.lock_timeout,
+                on_lock_wait: Some(output::print_lock_wait),
             };
             if infra.domains.is_empty() {
                 println!("No domains defined. Nothing to generate.");
@@ -37,11 +40,8 @@ fn main() -> ExitCode {
                     output::print_summary(&summary, &args.base_dir, options);
                     ExitCode::SUCCESS
                 }
-                Err(errors) => {
-                    errors.iter().for_each(|e| eprintln!("ERROR: {e}"));
-                    eprintln!(
-                        "Nothing was left half-written: each file is either as before or fully updated."
-                    );
+                Err(failure) => {
+                    output::print_failure(&failure, &args.base_dir);
                     ExitCode::FAILURE
                 }
             }
@@ -53,6 +53,7 @@ fn main() -> ExitCode {
                 };
                 match output::print_findings(&loaded) {
                     Some(infra) => {
+                        output::warn_unknown_roles(&loaded, infra);
                         output::print_valid(&loaded, infra);
                         ExitCode::SUCCESS
                     }
@@ -74,6 +75,6 @@ fn main() -> ExitCode {
 
 fn load_or_report(path: &std::path::Path, context: &NestingContext) -> Option<Loaded> {
     load(path, context)
-        .map_err(|e| eprintln!("ERROR: {e}"))
+        .map_err(|e| eprintln!("ERROR: {}", output::safe(&e)))
         .ok()
 }

@@ -2,10 +2,17 @@
 //! JSON report of `validate --format json`.
 
 use std::io::{BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anklume_generator::{Cleanup, FileStatus, SyncOptions, SyncSummary};
-use anklume_infra::{Infra, Loaded, SourceError};
+use anklume_generator::roles;
+use anklume_generator::{Cleanup, FileStatus, SyncFailure, SyncOptions, SyncSummary};
+use anklume_infra::{Infra, Loaded, SourceError, escape_controls};
+
+/// Anything shown on a terminal: control characters escaped (`\x1b`,
+/// `\n`, `\0`), since names and paths come from files anyone may write.
+pub fn safe(value: &impl std::fmt::Display) -> String {
+    escape_controls(&value.to_string()).into_owned()
+}
 
 /// Prints warnings, notices and errors. Returns the infra when valid.
 pub fn print_findings(loaded: &Loaded) -> Option<&Infra> {
@@ -25,6 +32,15 @@ pub fn print_findings(loaded: &Loaded) -> Option<&Infra> {
     loaded.infra.as_ref()
 }
 
+/// Warns about roles neither shipped nor in `roles_custom/` (next to the
+/// infra): `make apply` refuses them, so say it before.
+pub fn warn_unknown_roles(loaded: &Loaded, infra: &Infra) {
+    let dir = roles::roles_custom_dir(&loaded.source);
+    for unknown in roles::unknown_roles(infra, &dir) {
+        eprintln!("WARNING: {}", safe(&unknown));
+    }
+}
+
 fn prefix(options: SyncOptions) -> &'static str {
     if options.dry_run { "[DRY-RUN] " } else { "" }
 }
@@ -37,29 +53,70 @@ pub fn print_start(infra: &Infra, options: SyncOptions) {
     );
 }
 
-/// `base_dir/path`, without a leading `./` for the current directory.
-fn shown(base_dir: &Path, path: &Path) -> PathBuf {
-    if base_dir.as_os_str().is_empty() || base_dir == Path::new(".") {
+/// `base_dir/path` for a terminal, without a leading `./` for the current
+/// directory.
+fn shown(base_dir: &Path, path: &Path) -> String {
+    let full = if base_dir.as_os_str().is_empty() || base_dir == Path::new(".") {
         path.to_path_buf()
     } else {
         base_dir.join(path)
+    };
+    safe(&full.display())
+}
+
+/// Said once when another sync holds the lock.
+pub fn print_lock_wait(base_dir: &Path) {
+    eprintln!(
+        "waiting for the lock on {} held by another sync…",
+        safe(&base_dir.display())
+    );
+}
+
+/// Why the sync stopped, and exactly what it had written by then.
+pub fn print_failure(failure: &SyncFailure, base_dir: &Path) {
+    for error in &failure.errors {
+        eprintln!("ERROR: {}", safe(error));
     }
+    if failure.written.is_empty() && failure.not_written.is_empty() {
+        eprintln!("Nothing was written: every file is as it was before this sync.");
+        return;
+    }
+    if failure.written.is_empty() {
+        eprintln!("Nothing was written.");
+    } else {
+        eprintln!("Written before the failure ({}):", failure.written.len());
+        for path in &failure.written {
+            eprintln!("  Written: {}", shown(base_dir, path));
+        }
+    }
+    if !failure.not_written.is_empty() {
+        eprintln!("NOT written ({}):", failure.not_written.len());
+        for path in &failure.not_written {
+            eprintln!("  Not written: {}", shown(base_dir, path));
+        }
+    }
+    eprintln!(
+        "Each file is either as before or fully updated, but the tree is partly updated: fix the error and sync again."
+    );
 }
 
 pub fn print_summary(summary: &SyncSummary, base_dir: &Path, options: SyncOptions) {
     let mut out = BufWriter::new(std::io::stdout().lock());
     let p = prefix(options);
+    for path in &summary.removed_temps {
+        let _ = writeln!(
+            out,
+            "  Removed leftover temporary file: {}",
+            shown(base_dir, path)
+        );
+    }
     for file in &summary.files {
         let verb = match file.status {
             FileStatus::Written => "Written",
             FileStatus::Unchanged => "Unchanged",
             FileStatus::WouldWrite => "Would write",
         };
-        let _ = writeln!(
-            out,
-            "  {p}{verb}: {}",
-            shown(base_dir, &file.path).display()
-        );
+        let _ = writeln!(out, "  {p}{verb}: {}", shown(base_dir, &file.path));
     }
     if !summary.orphans.is_empty() {
         let _ = writeln!(out, "\nOrphan files ({}):", summary.orphans.len());
@@ -68,11 +125,10 @@ pub fn print_summary(summary: &SyncSummary, base_dir: &Path, options: SyncOption
             if orphan.protected {
                 let _ = writeln!(
                     out,
-                    "  PROTECTED (ephemeral=false): {} — manual removal required",
-                    path.display()
+                    "  PROTECTED (ephemeral=false): {path} — manual removal required"
                 );
             } else {
-                let _ = writeln!(out, "  ORPHAN: {}", path.display());
+                let _ = writeln!(out, "  ORPHAN: {path}");
             }
         }
     }
@@ -80,10 +136,10 @@ pub fn print_summary(summary: &SyncSummary, base_dir: &Path, options: SyncOption
         let path = shown(base_dir, path);
         match action {
             Cleanup::Deleted => {
-                let _ = writeln!(out, "  Deleted: {}", path.display());
+                let _ = writeln!(out, "  Deleted: {path}");
             }
             Cleanup::SkippedProtected => {
-                let _ = writeln!(out, "  Skipped (protected): {}", path.display());
+                let _ = writeln!(out, "  Skipped (protected): {path}");
             }
         }
     }
@@ -96,7 +152,7 @@ pub fn print_valid(loaded: &Loaded, infra: &Infra) {
     let policies = infra.network_policies.as_ref().map_or(0, Vec::len);
     println!(
         "Valid: {}: {} domain(s), {} machine(s), {} network polic{}.",
-        loaded.source.main_file().display(),
+        safe(&loaded.source.main_file().display()),
         infra.domains.len(),
         infra.machines().count(),
         policies,

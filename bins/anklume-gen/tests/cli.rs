@@ -237,11 +237,18 @@ fn examples_all_validate() {
         );
         let run = s.run(&["validate", infra.to_str().unwrap()]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
-        assert!(
-            !run.stderr.contains("WARNING: ") || run.stderr.contains("GPU policy is 'shared'"),
-            "{name}: {}",
-            run.stderr
-        );
+        // Expected warnings only: a shared GPU, and the service roles of
+        // the original project (ollama_server, open_webui, …) that this
+        // rewrite does not ship yet — said, rather than silently skipped.
+        for line in run.stderr.lines().filter(|l| l.starts_with("WARNING: ")) {
+            assert!(
+                line.contains("GPU policy is 'shared'")
+                    || line.contains(
+                        "is neither shipped with anklume (ansible/roles) nor in roles_custom/"
+                    ),
+                "{name}: {line}"
+            );
+        }
         let out = s.path(&format!("tree-{name}"));
         let run = s.run(&[
             "sync",

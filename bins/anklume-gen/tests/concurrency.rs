@@ -25,6 +25,7 @@ fn concurrent_syncs_never_mix_their_trees() {
                 let infra = if i % 2 == 0 { "a.yml" } else { "b.yml" };
                 s.command(&["sync", infra, "--base-dir", "shared"])
                     .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
                     .spawn()
                     .unwrap()
             })

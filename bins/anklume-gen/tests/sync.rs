@@ -241,10 +241,13 @@ fn existing_file_without_markers_gets_the_block_after_its_document_start() {
         )),
         "{host}"
     );
-    assert!(host.ends_with(&format!("{END}\nmine: keep\n")), "{host}");
+    assert!(host.ends_with(&format!("{END}\n\nmine: keep\n")), "{host}");
     let group = s.read("out/group_vars/lab.yml");
     assert!(group.starts_with(&format!("---\n{START}\n")), "{group}");
-    assert!(group.ends_with(&format!("{END}\nmine: keep\n")), "{group}");
+    assert!(
+        group.ends_with(&format!("{END}\n\nmine: keep\n")),
+        "{group}"
+    );
     // And the next sync leaves them alone.
     let run = s.sync_ok(&[]);
     assert!(!run.stdout.contains("Written"), "{}", run.stdout);

@@ -30,24 +30,29 @@ pub fn new_file(managed_yaml: &str) -> String {
     out
 }
 
-/// `existing` with its managed section set to `managed_yaml`. The text
+/// `existing` with its managed sections set to `managed_yaml`. The text
 /// between the markers is replaced literally (no pattern substitution, so
 /// `\` and `$` in values survive); every byte outside them is kept. A file
-/// without markers gets the block after its `---` (or `---` and the block
-/// on top when it has none).
+/// holding several managed blocks gets every one of them replaced, as the
+/// original generator did: a stale second block is never left behind. A
+/// file without markers gets the block on top, then one empty line, then
+/// its content (see [`insert_block`]).
 pub fn update(existing: &str, managed_yaml: &str) -> Result<String, MarkerError> {
-    match find_block(existing)? {
-        Some((inner_start, inner_end)) => {
-            let mut out = String::with_capacity(existing.len() + managed_yaml.len());
-            out.push_str(&existing[..inner_start]);
-            out.push_str(NOTICE);
-            out.push('\n');
-            out.push_str(managed_yaml);
-            out.push_str(&existing[inner_end..]);
-            Ok(out)
-        }
-        None => Ok(insert_block(existing, managed_yaml)),
+    let blocks = find_blocks(existing)?;
+    if blocks.is_empty() {
+        return Ok(insert_block(existing, managed_yaml));
     }
+    let mut out = String::with_capacity(existing.len() + managed_yaml.len());
+    let mut kept_from = 0;
+    for (inner_start, inner_end) in blocks {
+        out.push_str(&existing[kept_from..inner_start]);
+        out.push_str(NOTICE);
+        out.push('\n');
+        out.push_str(managed_yaml);
+        kept_from = inner_end;
+    }
+    out.push_str(&existing[kept_from..]);
+    Ok(out)
 }
 
 fn push_block(out: &mut String, managed_yaml: &str) {
@@ -60,18 +65,21 @@ fn push_block(out: &mut String, managed_yaml: &str) {
     out.push('\n');
 }
 
-/// Byte range of the text strictly between the marker lines: from the
-/// start of the line after the start marker to the start of the end
-/// marker's line.
-fn find_block(text: &str) -> Result<Option<(usize, usize)>, MarkerError> {
-    let Some(start_line) = find_line(text, START_MARKER, 0) else {
-        return Ok(None);
-    };
-    let inner_start = text[start_line..]
-        .find('\n')
-        .map_or(text.len(), |i| start_line + i + 1);
-    let end_line = find_line(text, END_MARKER, inner_start).ok_or(MarkerError::MissingEnd)?;
-    Ok(Some((inner_start, end_line)))
+/// Byte ranges of the text strictly between each pair of marker lines:
+/// from the start of the line after a start marker to the start of the
+/// next end marker's line.
+fn find_blocks(text: &str) -> Result<Vec<(usize, usize)>, MarkerError> {
+    let mut blocks = Vec::new();
+    let mut from = 0;
+    while let Some(start_line) = find_line(text, START_MARKER, from) {
+        let inner_start = text[start_line..]
+            .find('\n')
+            .map_or(text.len(), |i| start_line + i + 1);
+        let end_line = find_line(text, END_MARKER, inner_start).ok_or(MarkerError::MissingEnd)?;
+        blocks.push((inner_start, end_line));
+        from = end_line;
+    }
+    Ok(blocks)
 }
 
 /// Offset of the first line at or after `from` that is exactly `line`
@@ -87,10 +95,15 @@ fn find_line(text: &str, line: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// The block for a file that has none, laid out byte for byte as the
+/// original generator did, so switching tools on one tree shows no diff:
+/// `---`, the block, one empty line, then the file as it was. A file that
+/// already opens with a document start (after comments, blank lines or
+/// directives) keeps it, and the block goes right after it, still followed
+/// by one empty line: a second `---` would make a second YAML document,
+/// which Ansible refuses (the original's one layout bug).
 fn insert_block(existing: &str, managed_yaml: &str) -> String {
     let mut out = String::with_capacity(existing.len() + managed_yaml.len() + 200);
-    // The document start, if any, comes after comments, blank lines and
-    // directives at the top of the file.
     let mut offset = 0;
     for line in existing.split_inclusive('\n') {
         let trimmed = line.trim_end();
@@ -101,6 +114,7 @@ fn insert_block(existing: &str, managed_yaml: &str) -> String {
                 out.push('\n');
             }
             push_block(&mut out, managed_yaml);
+            out.push('\n');
             out.push_str(&existing[after..]);
             return out;
         }
@@ -112,6 +126,7 @@ fn insert_block(existing: &str, managed_yaml: &str) -> String {
     }
     out.push_str("---\n");
     push_block(&mut out, managed_yaml);
+    out.push('\n');
     out.push_str(existing);
     out
 }
@@ -151,19 +166,37 @@ mod tests {
     }
 
     #[test]
-    fn file_without_markers_keeps_its_content() {
-        assert_eq!(
-            update("---\nmine: 1\n", YAML).unwrap(),
-            format!("---\n{START_MARKER}\n{NOTICE}\na: 1\n{END_MARKER}\nmine: 1\n")
-        );
+    fn file_without_markers_gets_the_block_on_top_then_one_empty_line() {
+        let block = format!("{START_MARKER}\n{NOTICE}\na: 1\n{END_MARKER}\n");
         assert_eq!(
             update("mine: 1\n", YAML).unwrap(),
-            format!("---\n{START_MARKER}\n{NOTICE}\na: 1\n{END_MARKER}\nmine: 1\n")
+            format!("---\n{block}\nmine: 1\n")
+        );
+        assert_eq!(
+            update("---\nmine: 1\n", YAML).unwrap(),
+            format!("---\n{block}\nmine: 1\n")
         );
         assert_eq!(
             update("# head\n---\nmine: 1\n", YAML).unwrap(),
-            format!("# head\n---\n{START_MARKER}\n{NOTICE}\na: 1\n{END_MARKER}\nmine: 1\n")
+            format!("# head\n---\n{block}\nmine: 1\n")
         );
+        assert_eq!(update("", YAML).unwrap(), format!("---\n{block}\n"));
+    }
+
+    #[test]
+    fn every_managed_block_is_replaced() {
+        let old = format!(
+            "---\n{START_MARKER}\n{NOTICE}\na: 0\n{END_MARKER}\n\nmine: 1\n{START_MARKER}\nstale: 1\n{END_MARKER}\ntail: 2\n"
+        );
+        let new = update(&old, YAML).unwrap();
+        assert_eq!(
+            new,
+            format!(
+                "---\n{START_MARKER}\n{NOTICE}\na: 1\n{END_MARKER}\n\nmine: 1\n{START_MARKER}\n{NOTICE}\na: 1\n{END_MARKER}\ntail: 2\n"
+            )
+        );
+        assert!(!new.contains("stale"));
+        assert_eq!(update(&new, YAML).unwrap(), new);
     }
 
     #[test]

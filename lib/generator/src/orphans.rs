@@ -5,7 +5,11 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use std::io::Read as _;
+
 use anklume_infra::{Infra, Value, parse_yaml};
+
+use crate::safe_fs::{MAX_FILE_SIZE, open_regular};
 
 /// The directories scanned, in report order.
 pub const GENERATED_DIRS: [&str; 3] = ["inventory", "group_vars", "host_vars"];
@@ -35,7 +39,8 @@ pub fn find_orphans(infra: &Infra, base_dir: &Path) -> std::io::Result<Vec<Orpha
             let protected = match dir {
                 "inventory" => {
                     let group_vars = base_dir.join("group_vars").join(format!("{stem}.yml"));
-                    group_vars.exists() && is_protected(&group_vars, "domain_ephemeral")
+                    group_vars.symlink_metadata().is_ok()
+                        && is_protected(&group_vars, "domain_ephemeral")
                 }
                 "group_vars" => is_protected(
                     &base_dir.join(dir).join(format!("{stem}.yml")),
@@ -79,11 +84,16 @@ fn yml_stems(dir: &Path) -> std::io::Result<Vec<String>> {
 
 /// Protected unless the file says `<flag>: true`. A file that cannot be
 /// read or parsed, or that lacks the flag, is protected: deleting what we
-/// cannot vouch for would lose the user's work.
+/// cannot vouch for would lose the user's work. Only a regular file is
+/// read: never through a link, never from a FIFO or a device.
 fn is_protected(path: &Path, flag: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Some(file) = open_regular(path) else {
         return true;
     };
+    let mut text = String::new();
+    if file.take(MAX_FILE_SIZE).read_to_string(&mut text).is_err() {
+        return true;
+    }
     match parse_yaml(&text, &path.display().to_string()) {
         Ok(value) => value.get(flag) != Some(&Value::Bool(true)),
         Err(_) => true,

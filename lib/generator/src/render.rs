@@ -177,7 +177,13 @@ pub fn host_vars(machine: &Machine) -> Value {
         .entry("instance_domain", machine.domain.as_str())
         .entry("instance_ephemeral", machine.ephemeral)
         .optional("instance_os_image", machine.os_image.clone())
-        .optional("instance_ip", machine.ip.map(|ip| ip.to_string()))
+        .optional(
+            "instance_ip",
+            machine
+                .ip
+                .map(|ip| ip.to_string())
+                .or_else(|| machine.ip_written_empty.then(String::new)),
+        )
         .optional("instance_gpu", machine.gpu)
         .optional("instance_profiles", strings(&machine.profiles))
         .optional("instance_config", machine.config.clone())

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use crate::location::Location;
+use crate::terminal::escape_controls;
 
 /// One finding about the input. `message` is the contract's exact wording;
 /// the location, when known, is printed in front of it.
@@ -38,11 +39,17 @@ impl Diagnostic {
     }
 }
 
+/// For people: control characters of the input are shown escaped (see
+/// [`crate::terminal`]); the JSON form keeps the message as it is.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = escape_controls(&self.message);
         match &self.location {
-            Some(location) => write!(f, "{location}: {}", self.message),
-            None => f.write_str(&self.message),
+            Some(location) => {
+                let location = location.to_string();
+                write!(f, "{}: {message}", escape_controls(&location))
+            }
+            None => f.write_str(&message),
         }
     }
 }

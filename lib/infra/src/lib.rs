@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod location;
 pub mod model;
 pub mod source;
+pub mod terminal;
 pub mod value;
 mod yaml;
 
@@ -31,6 +32,7 @@ pub use diagnostic::{Diagnostic, Report};
 pub use location::Location;
 pub use model::*;
 pub use source::{InfraSource, SourceError};
+pub use terminal::escape_controls;
 pub use value::{Mapping, MappingBuilder, Value};
 
 /// Name of the firewall VM that `firewall_mode: vm` adds.
@@ -62,6 +64,12 @@ pub fn load(path: &Path, context: &NestingContext) -> Result<Loaded, SourceError
         infra,
         report,
     })
+}
+
+/// The closest of `known` to `word`, when it is close enough to be a typo;
+/// for the "did you mean" of every message.
+pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    check::keys::suggestion(word, known)
 }
 
 /// Validates infra text as if read from `file_name`; for editors, tests and

@@ -95,6 +95,10 @@ pub struct Machine {
     pub instance_type: InstanceType,
     /// Static IPv4 address on the domain bridge; `None` = DHCP.
     pub ip: Option<Ipv4Addr>,
+    /// `ip: ''`, which existing infras use for "no static address": DHCP
+    /// like `None`, but written back as `instance_ip: ''` as the original
+    /// generator did.
+    pub ip_written_empty: bool,
     pub ephemeral: bool,
     /// The `gpu` key as written (absent = `None`).
     pub gpu: Option<bool>,

@@ -569,14 +569,23 @@ fn yaml_1_1_booleans_are_read_where_a_boolean_is_expected() {
 }
 
 #[test]
-fn long_domain_names_warn_about_the_bridge_name() {
-    let (infra, report) = check(&with_domains("abcdefghijklm:\n  subnet_id: 1\n"));
-    assert!(infra.is_some());
-    let warnings: Vec<String> = report.warnings.iter().map(ToString::to_string).collect();
+fn a_domain_whose_bridge_name_is_too_long_is_an_error() {
+    // 11 characters: net-<d> is 15, Linux's limit.
+    assert!(
+        check(&with_domains("abcdefghijk:\n  subnet_id: 1\n"))
+            .0
+            .is_some()
+    );
+    let (infra, report) = check(&with_domains("abcdefghijkl:\n  subnet_id: 1\n"));
+    assert!(infra.is_none());
     assert_eq!(
-        warnings,
+        report
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
         [
-            "infra.yml:4:3: Domain 'abcdefghijklm': bridge name 'net-abcdefghijklm' is longer than Linux's 15-character interface names; Incus will refuse it (keep domain names to 11 characters)"
+            "infra.yml:4:3: Domain 'abcdefghijkl': name too long: at most 11 characters, since its bridge 'net-abcdefghijkl' must fit Linux's 15-character interface names (Incus refuses it; nftables would truncate it and two long domains would collide)"
         ]
     );
 }
@@ -755,15 +764,34 @@ fn the_string_false_never_counts_as_gpu_access() {
 }
 
 #[test]
-fn machine_names_must_be_valid_incus_instance_names() {
+fn machine_names_are_exactly_those_incus_accepts() {
+    let ok = check(&with_domains(
+        "pro:\n  subnet_id: 1\n  machines:\n    0-db: {}\n    123-hotel: {}\n    a: {}\n    Web-01: {}\n",
+    ));
+    assert!(ok.0.is_some(), "{:?}", ok.1.errors);
     assert_eq!(
         errors(&with_domains(
-            "pro:\n  subnet_id: 1\n  machines:\n    1web: {}\n"
+            "pro:\n  subnet_id: 1\n  machines:\n    '007': {}\n    db.local: {}\n    Web_01: {}\n    -db: {}\n    db-: {}\n"
         )),
         [
-            "Machine '1web': invalid name (letters, digits and hyphens, starting with a letter, at most 63 characters, as Incus requires)"
+            "Machine '007': invalid name (Incus: Name cannot be a number)",
+            "Machine 'db.local': invalid name (Incus: Name can only contain alphanumeric and hyphen characters)",
+            "Machine 'Web_01': invalid name (Incus: Name can only contain alphanumeric and hyphen characters)",
+            "Machine '-db': invalid name (Incus: Name must not start with \"-\" character)",
+            "Machine 'db-': invalid name (Incus: Name must not end with \"-\" character)",
         ]
     );
+}
+
+#[test]
+fn an_empty_ip_means_no_static_address() {
+    let infra = valid(&with_domains(
+        "pro:\n  subnet_id: 1\n  machines:\n    a: {ip: ''}\n    b: {ip: ''}\n",
+    ));
+    for name in ["a", "b"] {
+        let m = machine(&infra, name);
+        assert_eq!((m.ip, m.ip_written_empty), (None, true), "{name}");
+    }
 }
 
 #[test]
@@ -1225,6 +1253,7 @@ fn firewall_vm_mode_adds_sys_firewall_to_the_admin_domain() {
             description: "Centralized firewall VM (auto-created by generator)".into(),
             instance_type: InstanceType::Vm,
             ip: Some(Ipv4Addr::new(172, 16, 3, 253)),
+            ip_written_empty: false,
             ephemeral: false,
             gpu: None,
             has_gpu_access: false,
@@ -1666,6 +1695,7 @@ fn machines_get_the_contract_defaults() {
             description: String::new(),
             instance_type: InstanceType::Lxc,
             ip: None,
+            ip_written_empty: false,
             ephemeral: true,
             gpu: None,
             has_gpu_access: false,

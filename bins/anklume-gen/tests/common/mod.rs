@@ -72,7 +72,8 @@ impl Scratch {
         run
     }
 
-    /// Every file under `rel`, relative path → content.
+    /// Every file under `rel`, relative path → content (`<FileType…>` for
+    /// anything but a regular file or directory, which is never opened).
     pub fn tree(&self, rel: &str) -> BTreeMap<String, String> {
         let mut files = BTreeMap::new();
         collect(&self.path(rel), Path::new(""), &mut files);
@@ -87,8 +88,12 @@ fn collect(dir: &Path, rel: &Path, files: &mut BTreeMap<String, String>) {
     for entry in entries {
         let entry = entry.unwrap();
         let rel = rel.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
+        let file_type = entry.file_type().unwrap();
+        if file_type.is_dir() {
             collect(&entry.path(), &rel, files);
+        } else if !file_type.is_file() {
+            // Links, FIFOs, devices, sockets: named, never read.
+            files.insert(rel.display().to_string(), format!("<{file_type:?}>"));
         } else {
             files.insert(
                 rel.display().to_string(),

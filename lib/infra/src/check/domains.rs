@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
+use super::names::{MAX_DOMAIN_NAME, bridge_too_long, instance_name_error, is_domain_name};
 use super::{Checker, keys};
 use crate::addressing::{DomainNetwork, MAX_INTERFACE_NAME, bridge_name};
 use crate::model::{Domain, Global, InstanceType, Machine, Profile};
@@ -52,13 +53,12 @@ impl Checker<'_> {
                     "Domain '{name}': reserved name (it would collide with group_vars/all.yml)"
                 ),
             );
-        } else if bridge_name(&name).len() > MAX_INTERFACE_NAME {
-            self.report.warning(
+        } else if bridge_too_long(&name) {
+            self.report.error(
                 at,
                 format!(
-                    "Domain '{name}': bridge name '{}' is longer than Linux's {MAX_INTERFACE_NAME}-character interface names; Incus will refuse it (keep domain names to {} characters)",
+                    "Domain '{name}': name too long: at most {MAX_DOMAIN_NAME} characters, since its bridge '{}' must fit Linux's {MAX_INTERFACE_NAME}-character interface names (Incus refuses it; nftables would truncate it and two long domains would collide)",
                     bridge_name(&name),
-                    MAX_INTERFACE_NAME - 4
                 ),
             );
         }
@@ -214,13 +214,9 @@ impl Checker<'_> {
         } else {
             self.machine_domains.insert(name.clone(), domain.to_owned());
         }
-        if !is_instance_name(&name) {
-            self.report.error(
-                at,
-                format!(
-                    "Machine '{name}': invalid name (letters, digits and hyphens, starting with a letter, at most 63 characters, as Incus requires)"
-                ),
-            );
+        if let Some(why) = instance_name_error(&name) {
+            self.report
+                .error(at, format!("Machine '{name}': invalid name (Incus: {why})"));
         }
         let body = &entry.value;
         if body.entries().is_none() {
@@ -261,7 +257,15 @@ impl Checker<'_> {
             self.privileged_policy(body, &name);
         }
         let instance_type = instance_type.unwrap_or_default();
-        let ip = self.machine_ip(body, &name, network);
+        let ip_written_empty = body
+            .get("ip")
+            .and_then(|e| e.value.as_str())
+            .is_some_and(str::is_empty);
+        let ip = if ip_written_empty {
+            None
+        } else {
+            self.machine_ip(body, &name, network)
+        };
         let ephemeral = self.boolean(body, "ephemeral", domain_ephemeral, |t| {
             format!("Machine '{name}': ephemeral must be a boolean, got {t}")
         });
@@ -309,6 +313,7 @@ impl Checker<'_> {
             description,
             instance_type,
             ip,
+            ip_written_empty,
             ephemeral,
             gpu,
             has_gpu_access,
@@ -484,40 +489,4 @@ fn profile_has_gpu(body: &crate::Value) -> bool {
                 .iter()
                 .any(|(_, d)| d.get("type").and_then(crate::Value::as_str) == Some("gpu"))
         })
-}
-
-/// `^[a-z0-9][a-z0-9-]*$`
-pub(crate) fn is_domain_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-}
-
-/// Incus instance names: letters, digits and hyphens, a letter first, at
-/// most 63 characters. They also become file names in `host_vars/`.
-pub(crate) fn is_instance_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 63
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_rules() {
-        assert!(is_domain_name("pro-2"));
-        assert!(is_domain_name("0lab"));
-        assert!(!is_domain_name("Pro"));
-        assert!(!is_domain_name("-pro"));
-        assert!(!is_domain_name(""));
-        assert!(is_instance_name("pro-dev"));
-        assert!(!is_instance_name("1dev"));
-        assert!(!is_instance_name("../etc"));
-        assert!(!is_instance_name(&"a".repeat(64)));
-    }
 }

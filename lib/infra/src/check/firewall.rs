@@ -43,6 +43,7 @@ pub(super) fn add_firewall_vm(
         domain: ADMIN_DOMAIN.to_owned(),
         description: "Centralized firewall VM (auto-created by generator)".to_owned(),
         instance_type: InstanceType::Vm,
+        ip_written_empty: false,
         ip: Some(ip),
         ephemeral: false,
         gpu: None,

@@ -5,6 +5,7 @@ mod domains;
 mod firewall;
 mod gpu;
 pub(crate) mod keys;
+mod names;
 mod policies;
 
 use std::collections::HashMap;

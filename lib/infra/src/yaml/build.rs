@@ -18,6 +18,51 @@ use crate::location::Location;
 const MAX_DEPTH: usize = 128;
 /// Nodes after alias expansion; a billion-laughs document stops here.
 const MAX_NODES: usize = 1_000_000;
+/// Bytes after alias expansion, at least: a few aliases of one long string
+/// stay under the node cap yet expand to gigabytes. The real limit grows
+/// with the input ([`EXPANSION_FACTOR`] times its size).
+const MIN_EXPANDED_BYTES: usize = 64 << 20;
+/// How much larger than its text a document may grow by aliases and merge
+/// keys; real infras (anchors for shared profiles) stay far below.
+const EXPANSION_FACTOR: usize = 64;
+
+/// The memory a document may take once aliases are expanded.
+fn max_expanded_bytes(input_len: usize) -> usize {
+    input_len
+        .saturating_mul(EXPANSION_FACTOR)
+        .max(MIN_EXPANDED_BYTES)
+}
+
+/// What a tree costs: its nodes, and the bytes they take (each node's own
+/// size plus the text of its scalars).
+#[derive(Clone, Copy, Debug, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Cost {
+    fn scalar(text: &str) -> Self {
+        Self {
+            nodes: 1,
+            bytes: size_of::<Node>() + text.len(),
+        }
+    }
+
+    fn collection() -> Self {
+        Self {
+            nodes: 1,
+            bytes: size_of::<Node>(),
+        }
+    }
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            nodes: self.nodes.saturating_add(other.nodes),
+            bytes: self.bytes.saturating_add(other.bytes),
+        }
+    }
+}
 
 /// Parses one YAML document. `Ok(None)` is an empty document. Duplicate
 /// keys are reported all at once (the first definition is kept so the rest
@@ -32,7 +77,8 @@ pub(crate) fn parse_document(
         items: Vec::new(),
         entries: Vec::new(),
         anchors: HashMap::new(),
-        node_count: 0,
+        spent: Cost::default(),
+        max_bytes: max_expanded_bytes(text.len()),
         root: None,
         documents: 0,
         problems: Vec::new(),
@@ -56,8 +102,10 @@ struct Builder {
     /// Children of the open sequences / mappings, innermost last.
     items: Vec<Node>,
     entries: Vec<Entry>,
-    anchors: HashMap<usize, (Node, usize)>,
-    node_count: usize,
+    anchors: HashMap<usize, (Node, Cost)>,
+    /// What the document has cost so far, aliases expanded.
+    spent: Cost,
+    max_bytes: usize,
     root: Option<Node>,
     documents: usize,
     problems: Vec<Diagnostic>,
@@ -119,11 +167,11 @@ impl Builder {
                     }),
                     location: self.location(span),
                 };
-                self.count(1, span)?;
+                self.count(Cost::scalar(&text), span)?;
                 self.finish(node, anchor)?;
             }
             Event::Alias(id) => {
-                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                let Some(size) = self.anchors.get(&id).map(|(_, cost)| *cost) else {
                     return Err(Diagnostic::new(
                         Some(&self.location(span)),
                         "YAML alias refers to an unknown anchor",
@@ -192,7 +240,7 @@ impl Builder {
     }
 
     fn open(&mut self, span: Span) -> Result<(), Diagnostic> {
-        self.count(1, span)?;
+        self.count(Cost::collection(), span)?;
         if self.stack.len() >= MAX_DEPTH {
             return Err(Diagnostic::new(
                 Some(&self.location(span)),
@@ -202,13 +250,26 @@ impl Builder {
         Ok(())
     }
 
-    fn count(&mut self, nodes: usize, span: Span) -> Result<(), Diagnostic> {
-        self.node_count = self.node_count.saturating_add(nodes);
-        if self.node_count > MAX_NODES {
+    /// Adds `cost` to what the document has cost, refusing it past the
+    /// limits; called before anything is copied.
+    fn count(&mut self, cost: Cost, span: Span) -> Result<(), Diagnostic> {
+        self.spent = self.spent.add(cost);
+        if self.spent.nodes > MAX_NODES {
             return Err(Diagnostic::new(
                 Some(&self.location(span)),
                 format!(
                     "YAML document too large: more than {MAX_NODES} nodes after expanding aliases"
+                ),
+            ));
+        }
+        if self.spent.bytes > self.max_bytes {
+            return Err(Diagnostic::new(
+                Some(&self.location(span)),
+                format!(
+                    "YAML document too large: more than {} MiB after expanding aliases \
+                     (the limit is {EXPANSION_FACTOR} times the file's size, at least {} MiB)",
+                    self.max_bytes >> 20,
+                    MIN_EXPANDED_BYTES >> 20
                 ),
             ));
         }
@@ -218,8 +279,8 @@ impl Builder {
     /// Hands a complete node to its parent (or makes it the root).
     fn finish(&mut self, node: Node, anchor: usize) -> Result<(), Diagnostic> {
         if anchor != 0 {
-            let size = size_of_tree(&node);
-            self.anchors.insert(anchor, (node.clone(), size));
+            let cost = cost_of_tree(&node);
+            self.anchors.insert(anchor, (node.clone(), cost));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
@@ -351,16 +412,15 @@ fn apply_merge(merged: Vec<Entry>, entries: Vec<Entry>) -> Vec<Entry> {
     out
 }
 
-fn size_of_tree(node: &Node) -> usize {
+fn cost_of_tree(node: &Node) -> Cost {
     match &node.kind {
-        NodeKind::Scalar(_) => 1,
-        NodeKind::Seq(items) => 1 + items.iter().map(size_of_tree).sum::<usize>(),
-        NodeKind::Map(entries) => {
-            1 + entries
-                .iter()
-                .map(|e| size_of_tree(&e.key) + size_of_tree(&e.value))
-                .sum::<usize>()
-        }
+        NodeKind::Scalar(s) => Cost::scalar(&s.text),
+        NodeKind::Seq(items) => items.iter().fold(Cost::collection(), |cost, item| {
+            cost.add(cost_of_tree(item))
+        }),
+        NodeKind::Map(entries) => entries.iter().fold(Cost::collection(), |cost, e| {
+            cost.add(cost_of_tree(&e.key)).add(cost_of_tree(&e.value))
+        }),
     }
 }
 
@@ -414,6 +474,18 @@ mod tests {
             ));
         }
         assert!(parse(&bomb).unwrap_err().message.contains("too large"));
+        // Few nodes, long strings: the byte bound stops it.
+        let long = format!("s: &s {}\n", "x".repeat(100_000));
+        let strings = long
+            + "l1: &l1 [*s, *s, *s, *s, *s, *s, *s, *s]\n"
+            + "l2: &l2 [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]\n"
+            + "l3: &l3 [*l2, *l2, *l2, *l2, *l2, *l2, *l2, *l2]\n"
+            + "l4: [*l3, *l3, *l3, *l3, *l3, *l3, *l3, *l3]\n";
+        let Err(err) = parse(&strings) else {
+            panic!("a 400 MB expansion was accepted");
+        };
+        assert!(err.message.contains("MiB after expanding aliases"), "{err}");
+        assert_eq!(err.location.map(|l| l.line), Some(5));
         let deep = "[".repeat(500) + &"]".repeat(500);
         let err = parse(&deep).unwrap_err();
         assert!(
