@@ -18,8 +18,10 @@ ANKLUME_VENV ?= $(shell ./scripts/install-ansible.sh --path)
 PLAYBOOK := ANSIBLE_CONFIG=$(CURDIR)/ansible/ansible.cfg $(ANKLUME_VENV)/bin/ansible-playbook
 # Extra ansible-playbook arguments, e.g. A="-e incus_networks_ipv4_nat=false -v".
 A ?=
+# The user's own roles sit in roles_custom/ next to the infra.
 APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
-	-e anklume_infra=$(abspath $(INFRA)) -e anklume_netd=$(abspath $(ANKLUME_NETD)) $(A)
+	-e anklume_infra=$(abspath $(INFRA)) -e anklume_netd=$(abspath $(ANKLUME_NETD)) \
+	-e anklume_roles_custom=$(dir $(abspath $(INFRA)))roles_custom $(A)
 
 .PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
 	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \

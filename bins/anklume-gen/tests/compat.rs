@@ -171,8 +171,8 @@ fn unknown_roles_are_warned_about_with_a_suggestion_and_custom_roles_are_known()
         assert_eq!(run.code, 0, "{args:?}: {}", run.stderr);
         assert_eq!(
             run.stderr,
-            "WARNING: Machine 'web': role 'base_sytem' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply will not run it (did you mean 'base_system'?)\n\
-             WARNING: Machine 'web': role 'ollama_server' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply will not run it\n",
+            "WARNING: Machine 'web': role 'base_sytem' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply refuses it before changing anything (did you mean 'base_system'?)\n\
+             WARNING: Machine 'web': role 'ollama_server' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply refuses it before changing anything\n",
             "{args:?}"
         );
     }

@@ -46,7 +46,7 @@ impl std::fmt::Display for UnknownRole {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Machine '{}': role '{}' is neither shipped with anklume (ansible/roles) nor in {ROLES_CUSTOM}/; make apply will not run it",
+            "Machine '{}': role '{}' is neither shipped with anklume (ansible/roles) nor in {ROLES_CUSTOM}/; make apply refuses it before changing anything",
             self.machine, self.role
         )?;
         if let Some(s) = &self.suggestion {
