@@ -64,6 +64,36 @@ pub fn load(path: &Path, context: &NestingContext) -> Result<Loaded, SourceError
     })
 }
 
+/// Why an infra cannot be used: nothing to read there, or invalid content.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{path} is invalid: {}", join_errors(.errors))]
+    Invalid {
+        path: String,
+        errors: Vec<Diagnostic>,
+    },
+}
+
+fn join_errors(errors: &[Diagnostic]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Loads the infra at `path` as a typed result: the model, or why there is
+/// none. What every daemon uses (the generator wants the whole report).
+pub fn load_valid(path: &Path, context: &NestingContext) -> Result<Infra, InfraError> {
+    let loaded = load(path, context)?;
+    loaded.infra.ok_or_else(|| InfraError::Invalid {
+        path: path.display().to_string(),
+        errors: loaded.report.errors,
+    })
+}
+
 /// Validates infra text as if read from `file_name`; for editors, tests and
 /// fuzzing. Never panics, whatever the input.
 pub fn load_str(text: &str, file_name: &str, context: &NestingContext) -> (Option<Infra>, Report) {
