@@ -117,3 +117,33 @@ pub fn parse_yaml(text: &str, file_name: &str) -> Result<Value, Vec<Diagnostic>>
         _ => Err(report.errors),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_valid_gives_the_model_or_a_typed_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("infra.yml");
+        let context = NestingContext::default();
+        assert!(matches!(
+            load_valid(&path, &context),
+            Err(InfraError::Source(SourceError::NotFound(_)))
+        ));
+        std::fs::write(&path, "project_name: t\nglobal: {}\ndomains: {}\n").unwrap();
+        assert!(load_valid(&path, &context).is_ok());
+        std::fs::write(
+            &path,
+            "project_name: t\nglobal: {}\ndomains:\n  pro:\n    subnet_id: 999\n",
+        )
+        .unwrap();
+        let err = load_valid(&path, &context).unwrap_err();
+        assert!(matches!(&err, InfraError::Invalid { errors, .. } if !errors.is_empty()));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{} is invalid: ", path.display())),
+            "{err}"
+        );
+    }
+}
