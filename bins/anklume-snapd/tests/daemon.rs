@@ -134,20 +134,32 @@ fn wait_for_intents(daemon: &Daemon, n: usize) {
     }
 }
 
+fn incus_running(project: &str) -> bool {
+    let out = Command::new("incus")
+        .args(["operation", "list", "--project", project, "--format", "csv"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.contains("RUNNING"))
+}
+
+/// Waits until Incus works on a request in `project` (the daemon's call
+/// reached it: the moment to kill the daemon).
+fn wait_incus_busy(project: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !incus_running(project) {
+        assert!(Instant::now() < deadline, "Incus never got the request");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Waits until Incus has no operation left in `project` (Incus finishes
 /// what a killed client asked for).
 fn wait_incus_idle(project: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = Command::new("incus")
-            .args(["operation", "list", "--project", project, "--format", "csv"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        if !text.lines().any(|l| l.contains("RUNNING")) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "Incus still busy: {text}");
+    while incus_running(project) {
+        assert!(Instant::now() < deadline, "Incus still busy");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -178,7 +190,7 @@ async fn a_domain_create_killed_midway_leaves_nothing_retention_cannot_delete() 
     let target = format!("domain:{}", lab.domain("k"));
     let call = tokio::spawn(async move { proxy.create(&target, "").await });
     wait_for_intents(&daemon, 2);
-    std::thread::sleep(Duration::from_millis(50)); // the requests reach Incus
+    wait_incus_busy(&lab.domain("k"));
     daemon.kill();
     let _ = call.await;
     wait_incus_idle(&lab.domain("k"));
@@ -228,7 +240,7 @@ async fn a_restore_killed_midway_leaves_its_safety_snapshot_to_retention() {
     let restoring = target.clone();
     let call = tokio::spawn(async move { proxy.restore(&restoring, "known").await });
     wait_for_intents(&daemon, 1);
-    std::thread::sleep(Duration::from_millis(50));
+    wait_incus_busy(&lab.domain("r"));
     daemon.kill();
     let _ = call.await;
     wait_incus_idle(&lab.domain("r"));
