@@ -4,6 +4,7 @@
 #   - a Rust toolchain (cargo >= 1.89) must already be present;
 #   - python3-yaml: Ansible's YAML reader, to cross-check generated files;
 #   - dbus-daemon, busctl, dbus-send, setpriv: private-bus D-Bus tests;
+#   - strace: the snapshot registry test sees its fsyncs;
 #   - nft, ip, ping, busybox nc: isolation tests in network namespaces;
 #   - libnftnl-dev, libmnl-dev, pkg-config: anklume-netd links libnftnl to
 #     write its table over netlink (needed to build the workspace);
@@ -28,6 +29,7 @@ have dbus-daemon || need+=(dbus-daemon)
 have dbus-send || need+=(dbus-bin)
 have busctl || need+=(systemd)
 have setpriv || need+=(util-linux)
+have strace || need+=(strace)
 [ -x /bin/busybox ] || need+=(busybox-static)
 have ping || need+=(iputils-ping)
 have nft || need+=(nftables)

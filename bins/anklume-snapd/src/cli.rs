@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anklume_daemon::CommonArgs;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -33,13 +34,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Host configuration; its `infra:` key names the infra.
-    #[arg(long, value_name = "FILE", default_value = anklume_config::DEFAULT_CONFIG)]
-    pub config: PathBuf,
-    /// The infra to resolve domains and instances with (overrides the
-    /// configuration's `infra:`).
-    #[arg(long, value_name = "FILE")]
-    pub infra: Option<PathBuf>,
+    /// `--config` and `--infra` (the infra that domains and instances
+    /// resolve through), as in every anklume daemon.
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// The Incus API socket.
     #[arg(long, value_name = "PATH", default_value = anklume_incus::DEFAULT_SOCKET)]
     pub incus_socket: String,

@@ -1,27 +1,38 @@
 //! The `org.anklume.Snapshot1` object: each method authorises mutating
-//! calls, runs the engine, and emits a signal per snapshot acted on.
+//! calls, runs the engine, and emits a signal per snapshot acted on (best
+//! effort: the work is done whether or not the signal goes out).
 
 use std::sync::Arc;
 
+use anklume_daemon::LastValid;
+use anklume_daemon::bus::emit;
+use anklume_dbus::error::cut;
 use anklume_dbus::snapshot::{ListedSnapshot, MANAGE_ACTION};
 use anklume_dbus::{AnklumeError, Authorizer};
 use anklume_incus::IncusClient;
+use anklume_infra::Infra;
 use anklume_snapshot::{Done, Engine, EngineError};
 use zbus::interface;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
+use crate::status::Status;
+
 pub struct SnapshotService {
     pub engine: Arc<Engine<IncusClient>>,
     pub auth: Authorizer,
+    pub status: Arc<Status>,
+    pub infra: Arc<LastValid<Infra>>,
 }
 
+/// The engine's errors as `org.anklume.Error.*`, messages bounded.
 fn dbus_error(e: EngineError) -> AnklumeError {
     match e {
-        EngineError::NotFound(m) => AnklumeError::NotFound(m),
-        EngineError::InvalidArgument(m) => AnklumeError::InvalidArgument(m),
-        EngineError::InvalidInfra(m) => AnklumeError::InvalidInfra(m),
-        EngineError::Incus(m) => AnklumeError::Incus(m),
+        EngineError::NotFound(m) => AnklumeError::NotFound(cut(m)),
+        EngineError::InvalidArgument(m) => AnklumeError::InvalidArgument(cut(m)),
+        EngineError::InvalidInfra(m) => AnklumeError::InvalidInfra(cut(m)),
+        EngineError::Incus(m) => AnklumeError::Incus(cut(m)),
+        EngineError::State(m) => AnklumeError::State(cut(m)),
     }
 }
 
@@ -32,6 +43,24 @@ fn names(done: &[Done]) -> Vec<String> {
 /// Signals name the instance they concern as a target, `instance:<name>`.
 fn signal_target(done: &Done) -> String {
     format!("instance:{}", done.instance.instance)
+}
+
+const NAME: &str = "anklume-snapd";
+
+async fn created(emitter: &SignalEmitter<'_>, done: &[Done]) {
+    for d in done {
+        let target = signal_target(d);
+        let sent = SnapshotService::snapshot_created(emitter, &target, &d.snapshot);
+        emit(NAME, "SnapshotCreated", sent).await;
+    }
+}
+
+async fn deleted(emitter: &SignalEmitter<'_>, done: &[Done]) {
+    for d in done {
+        let target = signal_target(d);
+        let sent = SnapshotService::snapshot_deleted(emitter, &target, &d.snapshot);
+        emit(NAME, "SnapshotDeleted", sent).await;
+    }
 }
 
 // Methods take `&self`: zbus runs each call in its own task, so calls on
@@ -49,9 +78,7 @@ impl SnapshotService {
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
         let done = self.engine.create(target, name).await.map_err(dbus_error)?;
-        for d in &done {
-            Self::snapshot_created(&emitter, &signal_target(d), &d.snapshot).await?;
-        }
+        created(&emitter, &done).await;
         Ok(names(&done))
     }
 
@@ -70,11 +97,11 @@ impl SnapshotService {
             .restore(target, name)
             .await
             .map_err(dbus_error)?;
-        for d in &restored.safety {
-            Self::snapshot_created(&emitter, &signal_target(d), &d.snapshot).await?;
-        }
+        created(&emitter, &restored.safety).await;
         for d in &restored.restored {
-            Self::snapshot_restored(&emitter, &signal_target(d), &d.snapshot).await?;
+            let target = signal_target(d);
+            let sent = Self::snapshot_restored(&emitter, &target, &d.snapshot);
+            emit(NAME, "SnapshotRestored", sent).await;
         }
         Ok(names(&restored.restored))
     }
@@ -88,9 +115,7 @@ impl SnapshotService {
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
         let done = self.engine.delete(target, name).await.map_err(dbus_error)?;
-        for d in &done {
-            Self::snapshot_deleted(&emitter, &signal_target(d), &d.snapshot).await?;
-        }
+        deleted(&emitter, &done).await;
         Ok(names(&done))
     }
 
@@ -112,10 +137,15 @@ impl SnapshotService {
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
         let done = self.engine.prune().await.map_err(dbus_error)?;
-        for d in &done {
-            Self::snapshot_deleted(&emitter, &signal_target(d), &d.snapshot).await?;
-        }
+        deleted(&emitter, &done).await;
         Ok(names(&done))
+    }
+
+    /// The problems the daemon works around now (a registry moved aside,
+    /// a configuration not reloaded, an invalid infra); empty when none.
+    #[zbus(property)]
+    async fn last_error(&self) -> String {
+        self.status.last_error(self.infra.error())
     }
 
     #[zbus(signal)]

@@ -3,6 +3,8 @@
 //! drop every capability but the ones it needs, and restrict its file
 //! system access with Landlock where the kernel supports it.
 
+pub mod threads;
+
 use std::path::{Path, PathBuf};
 
 use caps::{CapSet, Capability, CapsHashSet};

@@ -29,6 +29,11 @@ pub trait Snapshot1 {
     /// Applies the retention policy; returns the deleted snapshots.
     fn prune(&self) -> Result<Vec<String>, AnklumeError>;
 
+    /// The problems the daemon works around now (a registry moved aside,
+    /// a configuration not reloaded, an invalid infra); empty when none.
+    #[zbus(property)]
+    fn last_error(&self) -> zbus::Result<String>;
+
     #[zbus(signal)]
     fn snapshot_created(&self, target: String, name: String) -> zbus::Result<()>;
     #[zbus(signal)]

@@ -72,6 +72,36 @@ pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     check::keys::suggestion(word, known)
 }
 
+/// Why an infra cannot be used: nothing to read there, or invalid content.
+#[derive(Debug, thiserror::Error)]
+pub enum InfraError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("{path} is invalid: {}", join_errors(.errors))]
+    Invalid {
+        path: String,
+        errors: Vec<Diagnostic>,
+    },
+}
+
+fn join_errors(errors: &[Diagnostic]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Loads the infra at `path` as a typed result: the model, or why there is
+/// none. What every daemon uses (the generator wants the whole report).
+pub fn load_valid(path: &Path, context: &NestingContext) -> Result<Infra, InfraError> {
+    let loaded = load(path, context)?;
+    loaded.infra.ok_or_else(|| InfraError::Invalid {
+        path: path.display().to_string(),
+        errors: loaded.report.errors,
+    })
+}
+
 /// Validates infra text as if read from `file_name`; for editors, tests and
 /// fuzzing. Never panics, whatever the input.
 pub fn load_str(text: &str, file_name: &str, context: &NestingContext) -> (Option<Infra>, Report) {
@@ -93,5 +123,35 @@ pub fn parse_yaml(text: &str, file_name: &str) -> Result<Value, Vec<Diagnostic>>
     match root {
         Some(root) if report.is_valid() => Ok(root.map_or(Value::Null, |n| n.to_value())),
         _ => Err(report.errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_valid_gives_the_model_or_a_typed_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("infra.yml");
+        let context = NestingContext::default();
+        assert!(matches!(
+            load_valid(&path, &context),
+            Err(InfraError::Source(SourceError::NotFound(_)))
+        ));
+        std::fs::write(&path, "project_name: t\nglobal: {}\ndomains: {}\n").unwrap();
+        assert!(load_valid(&path, &context).is_ok());
+        std::fs::write(
+            &path,
+            "project_name: t\nglobal: {}\ndomains:\n  pro:\n    subnet_id: 999\n",
+        )
+        .unwrap();
+        let err = load_valid(&path, &context).unwrap_err();
+        assert!(matches!(&err, InfraError::Invalid { errors, .. } if !errors.is_empty()));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("{} is invalid: ", path.display())),
+            "{err}"
+        );
     }
 }

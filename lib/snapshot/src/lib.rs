@@ -9,7 +9,8 @@ pub mod retention;
 pub mod store;
 pub mod target;
 
+pub use engine::tagging::Reconciled;
 pub use engine::{Done, Engine, EngineError, InstanceRef, Listed, Restored};
-pub use registry::Registry;
+pub use registry::{Opened, Recovered, Registry, RegistryError};
 pub use store::{SnapshotStore, StoreError, StoredSnapshot};
 pub use target::Target;

@@ -53,6 +53,33 @@ pub trait SnapshotStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// A shared store is a store (the simulator and tests share one).
+impl<S: SnapshotStore> SnapshotStore for std::sync::Arc<S> {
+    async fn instances(&self, project: &str) -> Result<Vec<String>, StoreError> {
+        S::instances(self, project).await
+    }
+
+    async fn snapshots(
+        &self,
+        project: &str,
+        instance: &str,
+    ) -> Result<Vec<StoredSnapshot>, StoreError> {
+        S::snapshots(self, project, instance).await
+    }
+
+    async fn create(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
+        S::create(self, project, instance, name).await
+    }
+
+    async fn restore(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
+        S::restore(self, project, instance, name).await
+    }
+
+    async fn delete(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
+        S::delete(self, project, instance, name).await
+    }
+}
+
 impl From<IncusError> for StoreError {
     fn from(e: IncusError) -> Self {
         Self {

@@ -21,7 +21,8 @@ impl Target {
             Some(("instance", name)) if !name.is_empty() => Ok(Target::Instance(name.to_owned())),
             Some(("domain", name)) if !name.is_empty() => Ok(Target::Domain(name.to_owned())),
             _ => Err(EngineError::InvalidArgument(format!(
-                "invalid target '{text}': use instance:<name>, domain:<name> or all"
+                "invalid target '{}': use instance:<name>, domain:<name> or all",
+                shown(text)
             ))),
         }
     }
@@ -41,20 +42,41 @@ impl Target {
             Target::Domain(name) => infra
                 .domain(name)
                 .map(|d| vec![(d.name.as_str(), None)])
-                .ok_or_else(|| EngineError::NotFound(format!("no domain '{name}' in the infra"))),
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!("no domain '{}' in the infra", shown(name)))
+                }),
             Target::Instance(name) => infra
                 .machine(name)
                 .map(|m| vec![(m.domain.as_str(), Some(m.name.as_str()))])
-                .ok_or_else(|| EngineError::NotFound(format!("no instance '{name}' in the infra"))),
+                .ok_or_else(|| {
+                    EngineError::NotFound(format!("no instance '{}' in the infra", shown(name)))
+                }),
         }
+    }
+}
+
+/// Most characters of an argument echoed back in a message.
+pub const SHOWN_CHARS: usize = 64;
+
+/// An argument as echoed in a message: cut to [`SHOWN_CHARS`] characters
+/// (a 10,000-character name must not come back whole), control characters
+/// escaped.
+pub fn shown(text: &str) -> String {
+    let count = text.chars().count();
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    let head = head.escape_debug().to_string();
+    if count > SHOWN_CHARS {
+        format!("{head}… ({count} characters)")
+    } else {
+        head
     }
 }
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Target::Instance(name) => write!(f, "instance:{name}"),
-            Target::Domain(name) => write!(f, "domain:{name}"),
+            Target::Instance(name) => write!(f, "instance:{}", shown(name)),
+            Target::Domain(name) => write!(f, "domain:{}", shown(name)),
             Target::All => f.write_str("all"),
         }
     }
@@ -70,7 +92,8 @@ pub fn check_snapshot_name(name: &str) -> Result<(), EngineError> {
         Ok(())
     } else {
         Err(EngineError::InvalidArgument(format!(
-            "invalid snapshot name '{name}': letters, digits, '-', '_' and '.', starting with a letter or digit, at most 63 characters"
+            "invalid snapshot name '{}': letters, digits, '-', '_' and '.', starting with a letter or digit, at most 63 characters",
+            shown(name)
         )))
     }
 }
@@ -96,6 +119,21 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn echoed_arguments_are_cut() {
+        let long = "x".repeat(10_000);
+        for err in [
+            Target::parse(&long).unwrap_err(),
+            check_snapshot_name(&long).unwrap_err(),
+        ] {
+            let message = err.to_string();
+            assert!(message.len() < 400, "{} bytes: {message}", message.len());
+            assert!(message.contains("(10000 characters)"), "{message}");
+        }
+        assert_eq!(shown("a\nb"), "a\\nb");
+        assert_eq!(shown("short"), "short");
     }
 
     #[test]

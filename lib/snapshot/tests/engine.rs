@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anklume_config::Retention;
 use anklume_infra::{NestingContext, load_str};
-use anklume_snapshot::{Engine, EngineError, Registry, SnapshotStore, StoreError, StoredSnapshot};
+use anklume_snapshot::{
+    Engine, EngineError, Registry, SnapshotStore, StoreError, StoredSnapshot, retention,
+};
 
 const INFRA: &str = "project_name: t\nglobal: {}\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-a: {}\n      pro-b: {}\n  perso:\n    subnet_id: 2\n    machines:\n      perso-a: {}\n  empty:\n    subnet_id: 3\n";
 
@@ -25,6 +27,10 @@ struct FakeIncus {
     busy_total: AtomicUsize,
     max_busy_total: AtomicUsize,
     restored: Mutex<Vec<String>>,
+    /// Creates never answer, as if the daemon were killed while waiting;
+    /// with `made`, Incus carries the snapshot out all the same.
+    stall: std::sync::atomic::AtomicBool,
+    made: std::sync::atomic::AtomicBool,
 }
 
 impl FakeIncus {
@@ -77,6 +83,25 @@ impl FakeIncus {
         *self.busy.lock().unwrap().get_mut(instance).unwrap() -= 1;
     }
 
+    fn record(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
+        let created = self.clock.load(Ordering::SeqCst);
+        let mut map = self.snapshots.lock().unwrap();
+        let list = map
+            .get_mut(&(project.into(), instance.into()))
+            .ok_or_else(|| Self::missing("instance"))?;
+        if list.iter().any(|s| s.name == name) {
+            return Err(StoreError {
+                not_found: false,
+                message: format!("snapshot {name} already exists"),
+            });
+        }
+        list.push(StoredSnapshot {
+            name: name.into(),
+            created,
+        });
+        Ok(())
+    }
+
     fn missing(what: &str) -> StoreError {
         StoreError {
             not_found: true,
@@ -114,22 +139,15 @@ impl SnapshotStore for FakeIncus {
     }
 
     async fn create(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
-        self.work(instance).await;
-        let created = self.clock.load(Ordering::SeqCst);
-        let mut map = self.snapshots.lock().unwrap();
-        let list = map
-            .get_mut(&(project.into(), instance.into()))
-            .ok_or_else(|| Self::missing("instance"))?;
-        if list.iter().any(|s| s.name == name) {
-            return Err(StoreError {
-                not_found: false,
-                message: format!("snapshot {name} already exists"),
-            });
+        let stall = self.stall.load(Ordering::SeqCst);
+        if stall && !self.made.load(Ordering::SeqCst) {
+            return std::future::pending().await;
         }
-        list.push(StoredSnapshot {
-            name: name.into(),
-            created,
-        });
+        self.work(instance).await;
+        self.record(project, instance, name)?;
+        if stall {
+            return std::future::pending().await;
+        }
         Ok(())
     }
 
@@ -161,6 +179,25 @@ impl SnapshotStore for FakeIncus {
 /// 2026-11-26 12:00:00 UTC.
 const NOON: i64 = 1_795_694_400;
 
+fn engine_on<S: SnapshotStore>(
+    store: S,
+    registry: Registry,
+    retention: Retention,
+    clock: &Arc<AtomicI64>,
+) -> Engine<S> {
+    let (infra, report) = load_str(INFRA, "infra.yml", &NestingContext::default());
+    let infra = Arc::new(infra.unwrap_or_else(|| panic!("{report:?}")));
+    let ticking = Arc::clone(clock);
+    Engine::new(
+        store,
+        Box::new(move || Ok(Arc::clone(&infra))),
+        registry,
+        retention,
+        8,
+    )
+    .with_clock(Box::new(move || ticking.load(Ordering::SeqCst)))
+}
+
 fn engine(retention: Retention) -> (Engine<FakeIncus>, Arc<AtomicI64>) {
     let clock = Arc::new(AtomicI64::new(NOON));
     let (infra, report) = load_str(INFRA, "infra.yml", &NestingContext::default());
@@ -170,7 +207,7 @@ fn engine(retention: Retention) -> (Engine<FakeIncus>, Arc<AtomicI64>) {
     let engine = Engine::new(
         fake,
         Box::new(move || Ok(Arc::clone(&infra))),
-        Registry::open(None).unwrap(),
+        Registry::in_memory(),
         retention,
         8,
     )
@@ -399,7 +436,7 @@ async fn calls_on_one_instance_are_serialised_and_others_run_concurrently() {
 #[tokio::test]
 async fn the_registry_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let mut registry = Registry::open(Some(dir.path())).unwrap();
+    let mut registry = Registry::open(dir.path()).unwrap().registry;
     registry
         .insert(anklume_snapshot::registry::Tagged {
             project: "p".into(),
@@ -408,7 +445,85 @@ async fn the_registry_survives_a_restart() {
             created: 5,
         })
         .unwrap();
-    let reopened = Registry::open(Some(dir.path())).unwrap();
+    let reopened = Registry::open(dir.path()).unwrap().registry;
     assert!(reopened.is_tagged("p", "i", "n", 6));
     assert!(!reopened.is_tagged("p", "i", "n", 60));
+}
+
+/// A Create whose daemon dies while Incus works: started, never answered.
+async fn killed_create(fake: &Arc<FakeIncus>, dir: &std::path::Path, clock: &Arc<AtomicI64>) {
+    let first = engine_on(
+        Arc::clone(fake),
+        Registry::open(dir).unwrap().registry,
+        Retention::default(),
+        clock,
+    );
+    fake.stall.store(true, Ordering::SeqCst);
+    let call = first.create("domain:pro", "");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), call)
+            .await
+            .is_err()
+    );
+    drop(first);
+    fake.stall.store(false, Ordering::SeqCst);
+    let file = std::fs::read_to_string(dir.join("snapshots.json")).unwrap();
+    assert!(
+        file.contains("\"pending\": [\n    {"),
+        "no intent saved: {file}"
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_made_by_a_killed_create_is_tagged_at_restart_and_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(NOON));
+    let fake = Arc::new(FakeIncus::new(Arc::clone(&clock)));
+    fake.made.store(true, Ordering::SeqCst);
+    killed_create(&fake, dir.path(), &clock).await;
+    assert_eq!(fake.names("pro", "pro-a"), ["anklume-20261126-120000"]);
+
+    let restarted = engine_on(
+        Arc::clone(&fake),
+        Registry::open(dir.path()).unwrap().registry,
+        retention::keep_nothing(Duration::ZERO),
+        &clock,
+    );
+    let reconciled = restarted.reconcile().await.unwrap();
+    assert_eq!(
+        strings(&reconciled.tagged),
+        [
+            "pro/pro-a/anklume-20261126-120000",
+            "pro/pro-b/anklume-20261126-120000"
+        ]
+    );
+    assert!(reconciled.dropped.is_empty());
+    let pruned = restarted.prune().await.unwrap();
+    assert_eq!(pruned.len(), 2, "retention lost them: {pruned:?}");
+    assert!(fake.names("pro", "pro-a").is_empty());
+}
+
+#[tokio::test]
+async fn an_intent_incus_never_carried_out_is_dropped_at_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(NOON));
+    let fake = Arc::new(FakeIncus::new(Arc::clone(&clock)));
+    killed_create(&fake, dir.path(), &clock).await;
+    assert!(fake.names("pro", "pro-a").is_empty());
+    // A user's look-alike made later is not adopted by the old intent...
+    let restarted = engine_on(
+        Arc::clone(&fake),
+        Registry::open(dir.path()).unwrap().registry,
+        retention::keep_nothing(Duration::ZERO),
+        &clock,
+    );
+    let reconciled = restarted.reconcile().await.unwrap();
+    assert_eq!(reconciled.dropped.len(), 2);
+    assert!(reconciled.tagged.is_empty());
+    let file = std::fs::read_to_string(dir.path().join("snapshots.json")).unwrap();
+    assert!(file.contains("\"pending\": []"), "{file}");
+    // ...so a snapshot of that name made by hand afterwards is never pruned.
+    fake.add_user_snapshot("pro", "pro-a", "anklume-20261126-120000", NOON + 5);
+    clock.fetch_add(10, Ordering::SeqCst);
+    assert!(restarted.prune().await.unwrap().is_empty());
 }

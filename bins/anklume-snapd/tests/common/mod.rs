@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anklume_incus::{IncusClient, InstanceCreate};
 
@@ -16,6 +16,16 @@ pub const IMAGE: &str = "anklume-test-busybox";
 mod test_bus;
 #[allow(unused_imports)] // the benchmark shares this module and calls no busctl
 pub use test_bus::{TestBus, busctl, repo};
+
+#[path = "../../../../tests/harness/notify.rs"]
+mod notify;
+#[allow(unused_imports)]
+pub use notify::NotifySocket;
+
+#[path = "../../../../tests/harness/confinement.rs"]
+mod confinement;
+#[allow(unused_imports)]
+pub use confinement::assert_every_thread_confined;
 
 /// Incus projects (one per domain) and running containers for one test.
 pub struct Lab {
@@ -128,53 +138,118 @@ impl Drop for Lab {
     }
 }
 
-/// anklume-snapd running on a test bus.
+/// anklume-snapd running on a test bus, in its own directory (config,
+/// infra, context, state, log), with a systemd notification socket.
 pub struct Daemon {
-    child: Child,
+    child: Option<Child>,
     pub dir: tempfile::TempDir,
+    /// `--infra infra.yml`, relative, run from `dir`.
+    pub relative_infra: bool,
+    pub notify: NotifySocket,
 }
 
 impl Daemon {
     pub async fn start(bus: &TestBus, infra: &str, config: &str) -> Self {
+        let mut daemon = Self::prepare(infra, config);
+        daemon.spawn(bus).await;
+        daemon
+    }
+
+    /// The daemon's files, without starting it.
+    pub fn prepare(infra: &str, config: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("infra.yml"), infra).unwrap();
         std::fs::write(dir.path().join("anklume.conf.yml"), config).unwrap();
         std::fs::create_dir(dir.path().join("context")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_anklume-snapd"))
+        std::fs::create_dir(dir.path().join("state")).unwrap();
+        let notify = NotifySocket::bind(dir.path());
+        Self {
+            child: None,
+            dir,
+            relative_infra: false,
+            notify,
+        }
+    }
+
+    pub fn state(&self) -> std::path::PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn command(&self, bus: &TestBus) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_anklume-snapd"));
+        command
+            .current_dir(self.dir.path())
             .arg("serve")
             .arg("--config")
-            .arg(dir.path().join("anklume.conf.yml"))
+            .arg(self.dir.path().join("anklume.conf.yml"))
             .arg("--infra")
-            .arg(dir.path().join("infra.yml"))
+            .arg(if self.relative_infra {
+                "infra.yml".into()
+            } else {
+                self.dir.path().join("infra.yml")
+            })
             .arg("--state-dir")
-            .arg(dir.path().join("state"))
+            .arg(self.state())
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
-            .env("ANKLUME_CONTEXT_DIR", dir.path().join("context"))
-            .spawn()
+            .env("ANKLUME_CONTEXT_DIR", self.dir.path().join("context"))
+            .env("NOTIFY_SOCKET", &self.notify.path);
+        command
+    }
+
+    /// Starts it (again) and waits for READY and the bus name.
+    pub async fn spawn(&mut self, bus: &TestBus) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
             .unwrap();
-        let daemon = Self { child, dir };
+        let child = self.command(bus).stderr(log).spawn().unwrap();
+        self.child = Some(child);
+        self.notify.wait_for("READY=1", Duration::from_secs(30));
         let connection = bus.connect().await;
         let dbus = zbus::fdo::DBusProxy::new(&connection).await.unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
         let name = zbus::names::BusName::try_from(anklume_dbus::snapshot::BUS_NAME).unwrap();
-        while !dbus.name_has_owner(name.clone()).await.unwrap() {
-            assert!(
-                Instant::now() < deadline,
-                "anklume-snapd did not take its bus name"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            dbus.name_has_owner(name).await.unwrap(),
+            "READY before the bus name"
+        );
+    }
+
+    /// Runs it to its end (a start that must fail).
+    pub fn run_to_exit(&self, bus: &TestBus) -> std::process::Output {
+        self.command(bus).output().unwrap()
+    }
+
+    /// SIGKILL, as a crash or a power cut would stop it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
         }
-        daemon
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().expect("daemon running").id()
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- anklume-snapd log ---\n{}", self.log());
+        }
     }
 }

@@ -3,16 +3,18 @@
 //! instance); calls on different instances run concurrently, at most
 //! `max_parallel` Incus operations at a time.
 
-use std::collections::{BTreeMap, HashMap};
+pub mod tagging;
+
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use anklume_config::Retention;
-use anklume_infra::Infra;
+use anklume_infra::{Infra, InfraError};
 use futures_util::future::join_all;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, Semaphore};
 
-use crate::registry::{Registry, Tagged};
+use crate::registry::Registry;
 use crate::retention::{self, Dated};
 use crate::store::{SnapshotStore, StoreError};
 use crate::target::{Target, check_snapshot_name};
@@ -32,6 +34,9 @@ pub enum EngineError {
     InvalidInfra(String),
     #[error("{0}")]
     Incus(String),
+    /// The daemon's own registry cannot be saved.
+    #[error("{0}")]
+    State(String),
 }
 
 /// An instance, in its project (= domain).
@@ -78,7 +83,7 @@ pub struct Listed {
 }
 
 /// Where the engine gets the host's current infra.
-pub type InfraSource = Box<dyn Fn() -> Result<Arc<Infra>, String> + Send + Sync>;
+pub type InfraSource = Box<dyn Fn() -> Result<Arc<Infra>, InfraError> + Send + Sync>;
 /// The clock, in unix seconds (a parameter so tests control time).
 pub type Clock = Box<dyn Fn() -> i64 + Send + Sync>;
 
@@ -88,7 +93,7 @@ pub struct Engine<S> {
     locks: Mutex<HashMap<InstanceRef, Arc<AsyncMutex<()>>>>,
     permits: Semaphore,
     registry: AsyncMutex<Registry>,
-    retention: Retention,
+    retention: RwLock<Retention>,
     clock: Clock,
 }
 
@@ -106,7 +111,7 @@ impl<S: SnapshotStore> Engine<S> {
             locks: Mutex::new(HashMap::new()),
             permits: Semaphore::new(max_parallel.max(1)),
             registry: AsyncMutex::new(registry),
-            retention,
+            retention: RwLock::new(retention),
             clock: Box::new(|| time::OffsetDateTime::now_utc().unix_timestamp()),
         }
     }
@@ -118,6 +123,21 @@ impl<S: SnapshotStore> Engine<S> {
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// The retention `Prune` applies from now on (configuration reload).
+    pub fn set_retention(&self, retention: Retention) {
+        *self
+            .retention
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = retention;
+    }
+
+    pub fn retention(&self) -> Retention {
+        self.retention
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Snapshots every instance of `target` as `name` (empty: a tagged,
@@ -286,17 +306,12 @@ impl<S: SnapshotStore> Engine<S> {
 
     /// Applies the retention policy to the snapshots this daemon tagged;
     /// returns what it deleted. Never touches an untagged snapshot.
+    /// Pending intents of each instance are settled first.
     pub async fn prune(&self) -> Result<Vec<Done>, EngineError> {
-        let mut by_instance: BTreeMap<InstanceRef, Vec<Tagged>> = BTreeMap::new();
-        for tagged in self.registry.lock().await.entries() {
-            let key = InstanceRef {
-                project: tagged.project.clone(),
-                instance: tagged.instance.clone(),
-            };
-            by_instance.entry(key).or_default().push(tagged.clone());
-        }
+        let instances = self.registry.lock().await.instances();
         let now = (self.clock)();
-        let results = join_all(by_instance.iter().map(|(instance, tagged)| async move {
+        let retention = self.retention();
+        let results = join_all(instances.iter().map(|instance| async {
             let _lock = self.lock(instance).await;
             let _permit = self.permits.acquire().await.expect("semaphore open");
             let fail = |e| (instance.clone(), e);
@@ -309,6 +324,7 @@ impl<S: SnapshotStore> Engine<S> {
                 Err(e) if e.not_found => Vec::new(), // instance gone: forget its tags
                 Err(e) => return Err(fail(incus(e))),
             };
+            let tagged = self.settle(instance, &existing).await.map_err(fail)?;
             let ours: Vec<Dated> = existing
                 .iter()
                 .filter(|s| {
@@ -322,7 +338,7 @@ impl<S: SnapshotStore> Engine<S> {
                 })
                 .collect();
             let mut deleted = Vec::new();
-            for name in retention::to_delete(&ours, &self.retention, now) {
+            for name in retention::to_delete(&ours, &retention, now) {
                 self.store
                     .delete(&instance.project, &instance.instance, &name)
                     .await
@@ -339,7 +355,6 @@ impl<S: SnapshotStore> Engine<S> {
         .await;
         let mut failures = Vec::new();
         let mut done = Vec::new();
-        let mut registry = self.registry.lock().await;
         let mut alive: HashMap<InstanceRef, Vec<String>> = HashMap::new();
         for result in results {
             match result {
@@ -355,7 +370,9 @@ impl<S: SnapshotStore> Engine<S> {
                 }
             }
         }
-        registry
+        self.registry
+            .lock()
+            .await
             .retain(|t| {
                 let key = InstanceRef {
                     project: t.project.clone(),
@@ -364,7 +381,7 @@ impl<S: SnapshotStore> Engine<S> {
                 // Keep what we could not look at, and what still exists.
                 alive.get(&key).is_none_or(|names| names.contains(&t.name))
             })
-            .map_err(|e| EngineError::Incus(format!("cannot save the snapshot registry: {e}")))?;
+            .map_err(state)?;
         if failures.is_empty() {
             Ok(done)
         } else {
@@ -378,7 +395,7 @@ impl<S: SnapshotStore> Engine<S> {
 
     /// The instances a target covers, as they exist in Incus.
     async fn resolve(&self, target: &Target) -> Result<Vec<InstanceRef>, EngineError> {
-        let infra = (self.infra)().map_err(EngineError::InvalidInfra)?;
+        let infra = (self.infra)().map_err(|e| EngineError::InvalidInfra(e.to_string()))?;
         let mut instances = Vec::new();
         for (domain, only) in target.scope(&infra)? {
             let names = match self.store.instances(domain).await {
@@ -417,51 +434,6 @@ impl<S: SnapshotStore> Engine<S> {
             Arc::clone(locks.entry(instance.clone()).or_default())
         };
         lock.lock_owned().await
-    }
-
-    /// Creates one snapshot; a tagged one is recorded in the registry.
-    async fn snapshot(
-        &self,
-        instance: &InstanceRef,
-        name: &str,
-        tag: bool,
-    ) -> Result<Done, EngineError> {
-        self.store
-            .create(&instance.project, &instance.instance, name)
-            .await
-            .map_err(incus)?;
-        if tag {
-            let created = self
-                .store
-                .snapshots(&instance.project, &instance.instance)
-                .await
-                .map_err(incus)?
-                .into_iter()
-                .find(|s| s.name == name)
-                .map_or_else(|| (self.clock)(), |s| s.created);
-            let tagged = Tagged {
-                project: instance.project.clone(),
-                instance: instance.instance.clone(),
-                name: name.to_owned(),
-                created,
-            };
-            self.registry.lock().await.insert(tagged).map_err(|e| {
-                EngineError::Incus(format!(
-                    "snapshot {name} made, but the registry cannot be saved: {e}"
-                ))
-            })?;
-        }
-        Ok(Done {
-            instance: instance.clone(),
-            snapshot: name.to_owned(),
-        })
-    }
-
-    async fn untag(&self, instance: &InstanceRef, name: &str) {
-        let mut registry = self.registry.lock().await;
-        let _ = registry.retain(|t| {
-            !(t.project == instance.project && t.instance == instance.instance && t.name == name)
-        });
     }
 
     /// `base`, or `base-2`, `base-3`… if the instance already has it.
@@ -506,6 +478,10 @@ fn incus(e: StoreError) -> EngineError {
     } else {
         EngineError::Incus(e.message)
     }
+}
+
+fn state(e: crate::registry::RegistryError) -> EngineError {
+    EngineError::State(e.to_string())
 }
 
 fn list_or_none(done: &[Done]) -> String {
