@@ -163,10 +163,10 @@ up() {
         netd_arg=(-e "anklume_netd=$NETD")
     elif netd_can_apply; then
         echo "An isolation table (inet anklume) is already loaded here; the demo leaves it alone."
-        netd_arg=(-e anklume_netd=/nonexistent/anklume-netd)
+        netd_arg=(-e anklume_isolation=off)
     else
         echo "anklume-netd ${NETD:+($NETD) }has no 'apply' command yet: domains will NOT be isolated."
-        netd_arg=(-e "anklume_netd=${NETD:-anklume-netd}")
+        netd_arg=(-e anklume_isolation=off)
     fi
 
     say "ansible-playbook ansible/site.yml (infra, provision, firewall)"

@@ -161,6 +161,8 @@ pub fn domain_vars(infra: &Infra, domain: &Domain) -> Value {
                 .build(),
         )
         .entry("subnet_id", i64::from(domain.subnet_id))
+        // anklume's addition, only when the infra says (nat: / global.nat).
+        .optional("domain_nat", domain.nat)
         .optional("incus_profiles", profiles)
         .build()
 }

@@ -30,6 +30,9 @@ pub struct Global {
     /// from (the way out). `None`: the host's default-route interfaces,
     /// tracked live by anklume-netd.
     pub uplinks: Option<Vec<String>>,
+    /// `global.nat`: outbound NAT of domain bridges when a domain does not
+    /// say (`None`: not set, the roles' default, NAT on).
+    pub nat: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -55,6 +58,9 @@ pub struct Domain {
     pub description: String,
     pub subnet_id: u8,
     pub ephemeral: bool,
+    /// Outbound NAT of the domain's bridge: `nat:`, else `global.nat`;
+    /// `None` when neither is set.
+    pub nat: Option<bool>,
     /// Incus profiles defined by this domain, bodies verbatim.
     pub profiles: Vec<Profile>,
     pub machines: Vec<Machine>,

@@ -48,6 +48,7 @@ fn demo_brings_up_measures_and_cleans_exactly() {
 global:
   base_subnet: \"{base}\"
   default_os_image: anklume-demo-busybox
+  nat: false
 domains:
   {g}:
     subnet_id: 6

@@ -108,6 +108,11 @@ impl Checker<'_> {
         let ephemeral = self.boolean(body, "ephemeral", false, |t| {
             format!("Domain '{name}': ephemeral must be a boolean, got {t}")
         });
+        let nat = self
+            .optional_boolean(body, "nat", |t| {
+                format!("Domain '{name}': nat must be a boolean, got {t}")
+            })
+            .or(global.nat);
         let description = self
             .text(
                 body,
@@ -124,6 +129,7 @@ impl Checker<'_> {
             description,
             subnet_id: subnet_id.unwrap_or_default(),
             ephemeral,
+            nat,
             profiles,
             machines,
         })

@@ -13,11 +13,13 @@ pub(crate) const GLOBAL: &[&str] = &[
     "gpu_policy",
     "firewall_mode",
     "uplinks",
+    "nat",
 ];
 pub(crate) const DOMAIN: &[&str] = &[
     "description",
     "subnet_id",
     "ephemeral",
+    "nat",
     "profiles",
     "machines",
 ];

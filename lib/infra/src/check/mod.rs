@@ -122,6 +122,7 @@ impl Checker<'_> {
             gpu_policy: GpuPolicy::default(),
             firewall_mode: FirewallMode::default(),
             uplinks: None,
+            nat: None,
         };
         if node.entries().is_none() {
             self.report.error(
@@ -181,7 +182,23 @@ impl Checker<'_> {
             self.text(node, "default_connection", "global.default_connection");
         global.default_user = self.text(node, "default_user", "global.default_user");
         global.uplinks = self.uplinks(node);
+        global.nat = self.optional_boolean(node, "nat", |t| {
+            format!("global.nat must be a boolean, got {t}")
+        });
         global
+    }
+
+    /// A boolean that may be absent (`None`, also for null).
+    pub fn optional_boolean(
+        &mut self,
+        map: &Node,
+        key: &str,
+        message: impl FnOnce(&str) -> String,
+    ) -> Option<bool> {
+        map.get(key).filter(|e| !e.value.is_null())?;
+        let before = self.report.errors.len();
+        let value = self.boolean(map, key, false, message);
+        (self.report.errors.len() == before).then_some(value)
     }
 
     /// `global.uplinks`: a list of interface names (as the kernel allows
