@@ -26,7 +26,7 @@ APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
 .PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
 	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \
 	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
-	netd-preview netd-apply netd-status
+	netd-preview netd-apply netd-status destroy status
 
 help:
 	@echo "make sync        generate the Ansible tree from $(INFRA)"
@@ -38,6 +38,8 @@ help:
 	@echo "make apply-provision                  provision the instances (base_system, admin_bootstrap)"
 	@echo "make apply-limit G=<domain>           all plays, one domain"
 	@echo "make check       dry run of apply (--check --diff)"
+	@echo "make status      domains, instances, addresses, isolation state, snapshots"
+	@echo "make destroy [D=<domain>] [YES=1]     delete what apply built (lists it, asks first)"
 	@echo "make syntax      ansible-playbook --syntax-check"
 	@echo "make demo        the main job: bring up a small demo infra on this machine, show isolation"
 	@echo "make demo-clean  remove exactly what make demo created"
@@ -124,6 +126,14 @@ check: ansible-deps
 	$(has-tree)
 	$(PLAYBOOK) $(APPLY_ARGS) --check --diff
 
+# Undo and status: scripts/destroy.sh and scripts/status.sh.
+destroy:
+	./scripts/destroy.sh $(if $(YES),--yes) $(BASE_DIR) $(D)
+
+$(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),status: $(NETD_BIN))
+status:
+	@./scripts/status.sh $(BASE_DIR) $(abspath $(INFRA)) $(abspath $(ANKLUME_NETD))
+
 syntax: ansible-deps
 	$(PLAYBOOK) -i localhost, $(CURDIR)/ansible/site.yml --syntax-check
 
@@ -146,7 +156,9 @@ bench:
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's
 # org.anklume.snapshot.manage). An empty NAME gives a timestamped one.
-SNAPD := busctl --system --timeout=600 call org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1
+# scripts/daemon-call.sh says when the daemon is not running, and how to
+# start it, instead of busctl's "Failed to connect to bus".
+SNAPD := ./scripts/daemon-call.sh snapd --timeout=600 call org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1
 NAME ?=
 target = $(if $(D),domain:$(D),all)
 
@@ -170,12 +182,12 @@ snapshot-delete:
 	$(SNAPD) Delete ss $(target) "$(NAME)"
 
 snapshot-list:
-	@$(SNAPD) --json=short List s $(target) | /usr/bin/python3 -c 'import json,sys,time; rows=json.load(sys.stdin)["data"][0]; print("%-12s %-24s %-36s %s" % ("DOMAIN","INSTANCE","SNAPSHOT","TAKEN (UTC)")); [print("%-12s %-24s %-36s %s" % (d,i,s,time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)))) for d,i,s,t in rows]'
+	@./scripts/daemon-call.sh snapd list $(target)
 
 # Network isolation: preview runs locally on $(INFRA); apply and status go
 # through anklume-netd on the system bus (Apply: root, or polkit's
 # org.anklume.network.apply), which reads the host's infra (anklume.conf.yml).
-NETD := busctl --system call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1
+NETD := ./scripts/daemon-call.sh netd call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1
 $(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),netd-preview: $(NETD_BIN))
 
 netd-preview:
@@ -185,7 +197,7 @@ netd-apply:
 	$(NETD) Apply
 
 netd-status:
-	@busctl --system introspect org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 | grep property
+	@./scripts/daemon-call.sh netd introspect org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 | grep property
 
 clean:
 	$(CARGO) clean

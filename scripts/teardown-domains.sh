@@ -18,15 +18,19 @@ for d in "$@"; do
     if incus project show "$d" >/dev/null 2>&1; then
         for name in $(incus list --project "$d" --format csv --columns n); do
             incus config unset --project "$d" "$name" security.protection.delete >/dev/null 2>&1
-            incus delete --force --project "$d" "$name" >/dev/null || status=1
+            incus delete --force --project "$d" "$name" >/dev/null ||
+                { echo "ERROR: cannot delete instance $name of project $d (Incus says why above)" >&2; status=1; }
         done
         for p in $(incus profile list --project "$d" --format csv --columns n); do
-            [ "$p" = default ] || incus profile delete --project "$d" "$p" >/dev/null || status=1
+            [ "$p" = default ] || incus profile delete --project "$d" "$p" >/dev/null ||
+                { echo "ERROR: cannot delete profile $p of project $d (above)" >&2; status=1; }
         done
-        incus project delete "$d" >/dev/null || status=1
+        incus project delete "$d" >/dev/null ||
+            { echo "ERROR: cannot delete project $d (above)" >&2; status=1; }
     fi
     if incus network show "net-$d" >/dev/null 2>&1; then
-        incus network delete "net-$d" >/dev/null || status=1
+        incus network delete "net-$d" >/dev/null ||
+            { echo "ERROR: cannot delete bridge net-$d (above)" >&2; status=1; }
     fi
     rm -rf /var/log/incus/"${d}"_* /var/log/incus/dnsmasq.net-"$d".log
 done
