@@ -78,12 +78,9 @@ domains:
     }
 
     // Not confirmed (no terminal, no YES=1): listed, nothing deleted.
-    let mut destroy = vec!["destroy", &*format!("D={a}")]
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>();
-    destroy.extend(vars.iter().map(|s| s.to_string()));
-    let destroy: Vec<&str> = destroy.iter().map(String::as_str).collect();
+    let d_arg = format!("D={a}");
+    let mut destroy = vec!["destroy", d_arg.as_str()];
+    destroy.extend(&vars);
     let out = make(&destroy, &[]);
     let shown = text(&out);
     assert!(!out.status.success(), "{shown}");
