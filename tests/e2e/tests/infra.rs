@@ -289,9 +289,69 @@ domains:
     );
     assert!(
         run.text
-            .contains("Image 'anklume-no-such-image' is not a local Incus alias"),
+            .contains("anklume-no-such-image (not a local alias, and no remote named)"),
         "unclear failure:\n{}",
         run.text
     );
-    assert!(incus_query(&format!("/1.0/instances/{c}-x?project={c}")).is_none());
+    // Refused before anything was built: not even the project.
+    assert!(incus_query(&format!("/1.0/projects/{c}")).is_none());
+}
+
+/// A `remote:alias` image whose remote cannot be reached (a remote on
+/// loopback where nothing listens: no traffic leaves this machine) stops
+/// the run before anything is built, and says how to import one locally.
+#[test]
+fn unreachable_image_remote_fails_before_anything_is_built() {
+    let t = tag();
+    let c = format!("e2e{t}q");
+    let remote = format!("anklume-e2e-{t}");
+    let base = free_base_subnet();
+    let added = std::process::Command::new("incus")
+        .args([
+            "remote",
+            "add",
+            &remote,
+            "https://127.0.0.1:9",
+            "--protocol",
+            "simplestreams",
+            "--public",
+        ])
+        .status()
+        .unwrap();
+    assert!(added.success());
+    struct Remote(String);
+    impl Drop for Remote {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("incus")
+                .args(["remote", "remove", &self.0])
+                .status();
+        }
+    }
+    let _remote = Remote(remote.clone());
+    let yaml = format!(
+        "project_name: e2e
+global:
+  base_subnet: \"{base}\"
+  default_os_image: {remote}:debian/13
+domains:
+  {c}:
+    subnet_id: 3
+    ephemeral: true
+    machines:
+      {c}-x: {{type: lxc, ip: \"{base}.3.10\"}}
+"
+    );
+    let infra = Infra::new(&yaml, &[&c]);
+    infra.sync();
+    let run = infra.playbook(&["--tags", "infra"]);
+    assert!(!run.ok, "{}", run.text);
+    assert!(
+        run.text.contains(&format!(
+            "Image(s) not available, nothing was changed: {remote}:debian/13"
+        )) && run.text.contains("connection refused")
+            && run.text.contains("--alias debian/13"),
+        "{}",
+        run.text
+    );
+    assert!(incus_query(&format!("/1.0/projects/{c}")).is_none());
 }
