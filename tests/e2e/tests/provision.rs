@@ -29,7 +29,12 @@ domains:
     );
     let infra = Infra::new(&yaml, &[&d]);
     infra.sync();
-    let first = infra.apply(&["-e", "base_system_timezone=Europe/Paris"]);
+    let first = infra.apply(&[
+        "-e",
+        "base_system_timezone=Europe/Paris",
+        "-e",
+        "anklume_isolation=off",
+    ]);
     assert!(first.changed() > 0, "{}", first.text);
     assert!(
         first
@@ -74,11 +79,43 @@ domains:
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 
-    let second = infra.apply(&["-e", "base_system_timezone=Europe/Paris"]);
+    let second = infra.apply(&[
+        "-e",
+        "base_system_timezone=Europe/Paris",
+        "-e",
+        "anklume_isolation=off",
+    ]);
     assert_eq!(
         second.changed(),
         0,
         "re-provisioning changed something:\n{}",
         second.text
+    );
+
+    // A package the image lacks, with apt pointed at loopback inside the
+    // instance (nothing leaves this machine): the failure names the
+    // probable cause instead of apt's raw dump.
+    incus_exec(
+        &d,
+        &name,
+        "echo 'deb http://127.0.0.1:9/debian bookworm main' > /etc/apt/sources.list; \
+         rm -f /etc/apt/sources.list.d/*",
+    );
+    let missing = infra.playbook(&[
+        "--tags",
+        "provision",
+        "-e",
+        r#"{"base_system_packages": ["ca-certificates", "anklume-no-such-package"]}"#,
+    ]);
+    assert!(!missing.ok, "{}", missing.text);
+    assert!(
+        missing
+            .text
+            .contains(&format!("apt (base packages) failed on {name}"))
+            && missing
+                .text
+                .contains("Probable cause: the domain has no outbound NAT"),
+        "{}",
+        missing.text
     );
 }
