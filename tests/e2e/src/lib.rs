@@ -132,6 +132,30 @@ pub fn free_base_subnet() -> String {
         .expect("no free 10.2xx subnet among 10.210-10.249")
 }
 
+/// A test infra: project `e2e`, subnet `base`, the busybox test image,
+/// no NAT (test bridges never NAT), then each domain `(name, subnet_id,
+/// machine)`: with `Some(extra)`, one machine `<name>-m` at `.10` of its
+/// subnet (`extra`: more keys, e.g. `", roles: [x]"`); `tail` follows
+/// (policies).
+pub fn busybox_infra(base: &str, domains: &[(&str, u8, Option<&str>)], tail: &str) -> String {
+    let mut yaml = format!(
+        "project_name: e2e\nglobal:\n  base_subnet: \"{base}\"\n  \
+         default_os_image: anklume-test-busybox\n  nat: false\ndomains:\n"
+    );
+    for (name, subnet, machine) in domains {
+        yaml.push_str(&format!(
+            "  {name}:\n    subnet_id: {subnet}\n    ephemeral: true\n"
+        ));
+        if let Some(extra) = machine {
+            yaml.push_str(&format!(
+                "    machines:\n      {name}-m: {{type: lxc, ip: \"{base}.{subnet}.10\"{extra}}}\n"
+            ));
+        }
+    }
+    yaml.push_str(tail);
+    yaml
+}
+
 /// One test's infra: its directory, its domains, removed from Incus on drop.
 pub struct Infra {
     pub dir: tempfile::TempDir,

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anklume_e2e::netns::Domains;
-use anklume_e2e::{Infra, free_base_subnet, incus_query, netd_bin, tag};
+use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_query, netd_bin, tag};
 use test_bus::TestBus;
 
 fn two_domains(base: &str, a: &str, b: &str, policy: bool) -> String {
@@ -22,24 +22,7 @@ fn two_domains(base: &str, a: &str, b: &str, policy: bool) -> String {
     } else {
         String::new()
     };
-    format!(
-        "project_name: e2e
-global:
-  base_subnet: \"{base}\"
-  default_os_image: anklume-test-busybox
-domains:
-  {a}:
-    subnet_id: 1
-    ephemeral: true
-    machines:
-      {a}-m: {{type: lxc, ip: \"{base}.1.10\"}}
-  {b}:
-    subnet_id: 2
-    ephemeral: true
-    machines:
-      {b}-m: {{type: lxc, ip: \"{base}.2.10\"}}
-{policies}"
-    )
+    busybox_infra(base, &[(a, 1, Some("")), (b, 2, Some(""))], &policies)
 }
 
 fn netd_vars(infra: &Infra) -> [String; 4] {
@@ -203,19 +186,7 @@ fn check_from_nothing_reports_what_apply_would_create() {
     let t = tag();
     let a = format!("e2e{t}g");
     let base = free_base_subnet();
-    let yaml = format!(
-        "project_name: e2e
-global:
-  base_subnet: \"{base}\"
-  default_os_image: anklume-test-busybox
-domains:
-  {a}:
-    subnet_id: 1
-    ephemeral: true
-    machines:
-      {a}-m: {{type: lxc, ip: \"{base}.1.10\", roles: [base_system]}}
-"
-    );
+    let yaml = busybox_infra(&base, &[(&a, 1, Some(", roles: [base_system]"))], "");
     let infra = Infra::new(&yaml, &[&a]);
     infra.sync();
     let vars = netd_vars(&infra);

@@ -6,7 +6,9 @@
 
 use std::process::{Command, Output, Stdio};
 
-use anklume_e2e::{Infra, free_base_subnet, incus_query, netd_bin, repo_root, tag, text};
+use anklume_e2e::{
+    Infra, busybox_infra, free_base_subnet, incus_query, netd_bin, repo_root, tag, text,
+};
 
 fn make(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new("make")
@@ -29,25 +31,7 @@ fn status_then_destroy_lists_asks_and_deletes_one_domain() {
     let t = tag();
     let (a, b) = (format!("e2e{t}s"), format!("e2e{t}u"));
     let base = free_base_subnet();
-    let yaml = format!(
-        "project_name: e2e
-global:
-  base_subnet: \"{base}\"
-  default_os_image: anklume-test-busybox
-  nat: false
-domains:
-  {a}:
-    subnet_id: 1
-    ephemeral: true
-    machines:
-      {a}-m: {{type: lxc, ip: \"{base}.1.10\"}}
-  {b}:
-    subnet_id: 2
-    ephemeral: true
-    machines:
-      {b}-m: {{type: lxc, ip: \"{base}.2.10\"}}
-"
-    );
+    let yaml = busybox_infra(&base, &[(&a, 1, Some("")), (&b, 2, Some(""))], "");
     let infra = Infra::new(&yaml, &[&a, &b]);
     infra.sync();
     infra.apply(&["--tags", "infra"]);

@@ -3,23 +3,10 @@
 //! on every instance with a static IP, leaving them broken), with the way
 //! to migrate. Real Incus.
 
-use anklume_e2e::{Infra, free_base_subnet, incus_query, tag};
+use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_query, tag};
 
 fn infra(base: &str, d: &str, subnet: u8) -> String {
-    format!(
-        "project_name: e2e
-global:
-  base_subnet: \"{base}\"
-  default_os_image: anklume-test-busybox
-  nat: false
-domains:
-  {d}:
-    subnet_id: {subnet}
-    ephemeral: true
-    machines:
-      {d}-m: {{type: lxc, ip: \"{base}.{subnet}.10\"}}
-"
-    )
+    busybox_infra(base, &[(d, subnet, Some(""))], "")
 }
 
 #[test]

@@ -4,27 +4,14 @@
 //! list it. Real Incus, busybox instances (the custom role uses `raw`, no
 //! Python needed).
 
-use anklume_e2e::{Infra, free_base_subnet, incus_exec, incus_query, tag};
+use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_exec, incus_query, tag};
 
 #[test]
 fn unknown_roles_stop_the_run_and_custom_roles_run() {
     let d = format!("e2e{}r", tag());
     let base = free_base_subnet();
-    let yaml = |role: &str| {
-        format!(
-            "project_name: e2e
-global:
-  base_subnet: \"{base}\"
-  default_os_image: anklume-test-busybox
-domains:
-  {d}:
-    subnet_id: 1
-    ephemeral: true
-    machines:
-      {d}-m: {{type: lxc, ip: \"{base}.1.10\", roles: [{role}]}}
-"
-        )
-    };
+    let yaml =
+        |role: &str| busybox_infra(&base, &[(&d, 1, Some(&format!(", roles: [{role}]")))], "");
     let infra = Infra::new(&yaml("stamp_rol"), &[&d]);
     let custom = infra.dir.path().join("roles_custom/stamp_role/tasks");
     std::fs::create_dir_all(&custom).unwrap();
