@@ -43,6 +43,10 @@ help:
 	@echo "make syntax      ansible-playbook --syntax-check"
 	@echo "make demo        the main job: bring up a small demo infra on this machine, show isolation"
 	@echo "make demo-clean  remove exactly what make demo created"
+	@echo "make install     build the release binaries, install them to $(DESTDIR)$(BINDIR) (PREFIX=/usr/local, DESTDIR)"
+	@echo "make release     build the release binaries only (target/release)"
+	@echo "make uninstall   remove exactly the binaries make install put there"
+	@echo "make debian-image  build (debootstrap, cached) and import the Debian 12 image anklume-test-debian (no image server needed)"
 	@echo "make test        install test dependencies and run all tests"
 	@echo "make lint        rustfmt, clippy, ansible-lint (production), yamllint"
 	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; make apply-infra at 5x4)"
@@ -58,11 +62,49 @@ help:
 
 build: $(GEN_BIN)
 
+# Building needs cargo >= the workspace's rust-version; say what to do when not.
+need-cargo = @./scripts/need-cargo.sh $(CARGO)
+
 $(NETD_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
+	$(need-cargo)
 	$(CARGO) build --release -p anklume-netd
 
 $(GEN_BIN): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml
+	$(need-cargo)
 	$(CARGO) build --release -p anklume-gen
+
+# make install: every binary of bins/ (one crate each, named after its
+# directory), built in release, to $(DESTDIR)$(BINDIR); make uninstall
+# removes exactly those files. The build is skipped when the binaries are
+# newer than the sources, so `make release` as a user then `sudo make
+# install` needs no cargo for root. RELEASE_DIR: where cargo puts them.
+.PHONY: release install uninstall debian-image
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+INSTALL ?= install
+RELEASE_DIR ?= target/release
+BINS := $(notdir $(wildcard bins/*))
+RELEASE_STAMP = $(RELEASE_DIR)/.anklume-release
+
+release: $(RELEASE_STAMP)
+
+$(RELEASE_STAMP): $(shell find lib bins -name '*.rs' -o -name Cargo.toml 2>/dev/null) Cargo.toml Cargo.lock
+	$(need-cargo)
+	$(CARGO) build --release --locked $(addprefix -p ,$(BINS))
+	@touch $@
+
+install: $(RELEASE_STAMP)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(addprefix $(RELEASE_DIR)/,$(BINS)) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(BINS))
+
+# A Debian 12 image built locally (debootstrap from the Debian mirror, cached
+# in /var/cache/anklume-test) and imported as anklume-test-debian: for hosts
+# that cannot reach the Incus image server.
+debian-image:
+	./scripts/debian-image.sh
 
 # The generator is built first only when no installed one is found.
 $(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),sync sync-dry sync-clean validate tree: $(GEN_BIN))

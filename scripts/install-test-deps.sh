@@ -13,7 +13,7 @@
 #   - Ansible, ansible-lint, yamllint in a venv (PyPI, pinned):
 #     scripts/install-ansible.sh;
 #   - a Debian 12 image with python3 and systemd, built once with
-#     debootstrap and cached: tests/harness/debian-image.sh.
+#     debootstrap and cached: scripts/debian-image.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,5 +49,5 @@ fi
 
 tests/harness/incus.sh up
 scripts/install-ansible.sh
-tests/harness/debian-image.sh
+scripts/debian-image.sh
 echo "Test dependencies present."

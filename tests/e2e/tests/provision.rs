@@ -1,5 +1,5 @@
 //! Provisioning a Debian 12 container (debootstrap image with python3 and
-//! systemd, tests/harness/debian-image.sh) with base_system through the
+//! systemd, scripts/debian-image.sh) with base_system through the
 //! community.general.incus connection: works offline (the bridge has no
 //! NAT, so no mirror is reachable) and a second run changes nothing.
 

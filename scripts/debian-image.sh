@@ -2,10 +2,10 @@
 # A Debian 12 container image with python3 and systemd, built locally with
 # debootstrap (no image server is reachable on build machines) and cached:
 #
-#   tests/harness/debian-image.sh        import alias anklume-test-debian,
+#   scripts/debian-image.sh        import alias anklume-test-debian,
 #                                        building the cached tarball first
 #                                        when it is missing; idempotent
-#   tests/harness/debian-image.sh rebuild  drop the cache and build again
+#   scripts/debian-image.sh rebuild  drop the cache and build again
 #
 # Cache: $ANKLUME_TEST_CACHE (default /var/cache/anklume-test)/debian-bookworm-<recipe>.tar.gz
 # The image carries what base_system needs offline (locales, tzdata,

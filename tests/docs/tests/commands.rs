@@ -1,0 +1,357 @@
+//! Every shell command of README.md, docs/*.md and examples/*/README.md is
+//! run here as written, in a fresh clone of the working tree, or is in
+//! NOT_RUN with the reason it is not (and, where one exists, the test that
+//! covers it instead). A command that is neither fails its page's test, and
+//! so does a NOT_RUN entry no page uses any more: docs and tests stay in step.
+//!
+//! Commands run in page order, one `bash` each (`set -eo pipefail`), in the
+//! page's own clone; a `cd` carries over to the next command. The PATH
+//! starts with the binaries `cargo test --workspace` built, standing in for
+//! `make install`'s /usr/local/bin (tests/install.rs tests the install
+//! itself). `ANKLUME_REPO` is a git repository of the working tree (the
+//! quickstart's clone step).
+//!
+//! Needs what `make test` installs: Incus answering (`incus list`, `make
+//! debian-image`), the Ansible venv (`make syntax`).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use anklume_docs_tests::{bin_dir, checkout, commands, doc_pages, repo_root, snapshot_repo};
+
+const CHANGES_HOST_APPLY: &str = "changes the host (Incus projects, bridges, instances; the nftables table): the plays it runs are covered on the real Incus by tests/e2e/tests/infra.rs, provision.rs, firewall.rs and demo.rs";
+const NEEDS_APPLIED: &str = "needs the infra applied on this host (make apply is not run here); what it shows is checked by tests/e2e/tests/infra.rs (instances, nesting context files) and provision.rs";
+const SNAPD_BUS: &str = "needs anklume-snapd serving on the system bus and instances to snapshot; the same D-Bus calls are made on a private bus against real Incus by bins/anklume-snapd/tests/ (busctl included)";
+const NETD_BUS: &str = "needs anklume-netd serving on the system bus; Apply, Preview and the properties are called with busctl on a private bus by bins/anklume-netd/tests/daemon.rs";
+
+/// The commands not run here, and why. The key is the command's first line
+/// without its comment (transcript lines keep their `$ `).
+const NOT_RUN: &[(&str, &str)] = &[
+    // Host setup: packages, toolchain, Incus initialisation.
+    (
+        "apt install git make curl ca-certificates build-essential pkg-config libnftnl-dev libmnl-dev",
+        "installs Debian packages on the host (needs a Debian mirror); scripts/install-test-deps.sh installs the same build dependencies for make test",
+    ),
+    (
+        "curl --proto '=https' -sSf https://sh.rustup.rs > rustup-init.sh && sh rustup-init.sh -y && . \"$HOME/.cargo/env\"",
+        "needs internet (sh.rustup.rs) and installs a toolchain in ~/.cargo; without cargo the Makefile says what to do (tests/install.rs::build_without_cargo_says_what_to_do)",
+    ),
+    (
+        "make install",
+        "writes /usr/local/bin on this host; tests/install.rs installs into a temporary DESTDIR and PREFIX (install_puts_every_binary_in_destdir_prefix_bin)",
+    ),
+    (
+        "apt install -t bookworm-backports incus",
+        "installs Incus on the host (needs the Debian mirror); tests/harness/incus.sh up does it for make test",
+    ),
+    (
+        "incus admin init --minimal",
+        "initialises the host's Incus (storage pool, network), which make test has already done with tests/harness/incus.sh up",
+    ),
+    // The demo and the test suite.
+    (
+        "make demo",
+        "changes the host (installs Incus, builds an image, creates three domains, loads the isolation table); its script is run end to end on a throwaway infra by tests/e2e/tests/demo.rs",
+    ),
+    (
+        "make demo-clean",
+        "removes the demo's domains from the host; scripts/demo.sh clean is run by tests/e2e/tests/demo.rs",
+    ),
+    ("make test", "is the test suite this test is part of"),
+    ("$EDITOR infra.yml", "opens an interactive editor"),
+    // Ansible against the real Incus.
+    ("make apply", CHANGES_HOST_APPLY),
+    ("make apply-infra", CHANGES_HOST_APPLY),
+    ("make apply-provision", CHANGES_HOST_APPLY),
+    ("make apply-limit G=pro", CHANGES_HOST_APPLY),
+    (
+        "make check",
+        "queries this host's Incus for the infra's projects, which may be real ones; --check --diff is run on throwaway infras by tests/e2e/tests/infra.rs (a dry run creates nothing, a changed value is seen)",
+    ),
+    (
+        "ANSIBLE_CONFIG=ansible/ansible.cfg ansible-playbook -i BASE_DIR/inventory ansible/site.yml -e anklume_infra=infra.yml [--tags infra] [--limit DOMAIN] [--check --diff]",
+        "a synopsis (BASE_DIR and the [bracketed] options are placeholders); the Makefile runs this command, and tests/e2e runs it on the real Incus",
+    ),
+    (
+        "incus exec --project admin admin-ansible -- ansible --version",
+        NEEDS_APPLIED,
+    ),
+    (
+        "incus exec --project pro pro-dev -- cat /etc/anklume/absolute_level",
+        NEEDS_APPLIED,
+    ),
+    // Transcripts: output shown for an input the page does not give.
+    (
+        "$ anklume-gen validate infra.yml",
+        "a transcript of the message format on an infra.yml the page does not show; every message, order and location is checked by lib/infra/tests/validation.rs and bins/anklume-gen/tests/",
+    ),
+    // anklume-netd on the host.
+    (
+        "anklume-netd preview --infra /etc/anklume/infra.yml",
+        "reads the host's /etc/anklume/infra.yml, which a test host need not have; the same preview of an example runs as README.md's make netd-preview",
+    ),
+    (
+        "anklume-netd apply --infra /etc/anklume/infra.yml",
+        "loads the isolation table into the host's nftables; the one-shot apply is run in a throwaway network namespace by bins/anklume-netd/tests/daemon.rs",
+    ),
+    (
+        "anklume-netd serve",
+        "the daemon (it runs until stopped, on the system bus); run on a private bus by bins/anklume-netd/tests/daemon.rs",
+    ),
+    (
+        "busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Apply",
+        NETD_BUS,
+    ),
+    (
+        "busctl get-property org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 RulesetHash",
+        NETD_BUS,
+    ),
+    (
+        "busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Preview",
+        NETD_BUS,
+    ),
+    (
+        "nft list table inet anklume",
+        "shows the host's table once anklume-netd applied it (exits 1 when none is loaded); nft list output is compared with the rendering by lib/nft/tests/netlink.rs",
+    ),
+    // anklume-snapd on the host.
+    (
+        "B=\"org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1\"",
+        "sets the variable for the busctl calls after it, which are not run here (see them)",
+    ),
+    (
+        "busctl call $B Create ss domain:pro before-upgrade",
+        SNAPD_BUS,
+    ),
+    ("busctl call $B List s domain:pro", SNAPD_BUS),
+    (
+        "busctl call $B Restore ss instance:pro-dev before-upgrade",
+        SNAPD_BUS,
+    ),
+    ("busctl call $B Delete ss all before-upgrade", SNAPD_BUS),
+    ("busctl call $B Prune", SNAPD_BUS),
+    ("busctl introspect $B", SNAPD_BUS),
+    (
+        "busctl monitor org.anklume.Snapshot1",
+        "follows signals until interrupted; needs anklume-snapd on the system bus (signals are checked by bins/anklume-snapd/tests/)",
+    ),
+    ("make snapshot [NAME=x]", SNAPD_BUS),
+    ("make snapshot-domain D=pro [NAME=x]", SNAPD_BUS),
+    ("make restore NAME=x", SNAPD_BUS),
+    ("make restore-domain D=pro NAME=x", SNAPD_BUS),
+    ("make snapshot-delete NAME=x [D=pro]", SNAPD_BUS),
+    ("make snapshot-list [D=pro]", SNAPD_BUS),
+    ("make snapshot", SNAPD_BUS),
+    ("make snapshot-list", SNAPD_BUS),
+    ("make restore NAME=<snapshot>", SNAPD_BUS),
+    (
+        "make restore-domain D=student-02 NAME=<snapshot>",
+        SNAPD_BUS,
+    ),
+    ("make snapshot-domain D=sandbox", SNAPD_BUS),
+    ("make snapshot-domain D=lab", SNAPD_BUS),
+    (
+        "make restore-domain D=lab NAME=<snapshot name from the list>",
+        SNAPD_BUS,
+    ),
+    ("make restore-domain D=sandbox NAME=<snapshot>", SNAPD_BUS),
+    (
+        "systemctl enable --now anklume-snapd.service anklume-snapshot.timer",
+        "enables host services (needs systemd as PID 1, which a test host need not run); the units' users are checked against the polkit actions by lib/dbus/tests/policy.rs, and the service's daemon by bins/anklume-snapd/tests/",
+    ),
+    (
+        "systemctl list-timers anklume-snapshot.timer",
+        "needs systemd as PID 1 and the timer enabled",
+    ),
+    (
+        "journalctl -u anklume-snapshot.service",
+        "needs systemd's journal and the service enabled",
+    ),
+];
+
+fn reason(key: &str) -> Option<&'static str> {
+    NOT_RUN.iter().find(|(k, _)| *k == key).map(|(_, r)| *r)
+}
+
+/// A git repository of the working tree, made once per test process.
+fn source_repo() -> &'static Path {
+    static REPO: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &REPO
+        .get_or_init(|| {
+            let dir = tempfile::Builder::new()
+                .prefix("anklume-docs-")
+                .tempdir()
+                .unwrap();
+            let repo = snapshot_repo(dir.path());
+            (dir, repo)
+        })
+        .1
+}
+
+/// Runs one page's commands; returns the keys it ran and did not run.
+fn check_page(page: &str) -> (Vec<String>, Vec<String>) {
+    let text = std::fs::read_to_string(repo_root().join(page)).unwrap();
+    let (cmds, problems) = commands(&text);
+    assert!(problems.is_empty(), "{page}:\n  {}", problems.join("\n  "));
+
+    let work = tempfile::Builder::new()
+        .prefix("anklume-docs-page-")
+        .tempdir()
+        .unwrap();
+    // The quickstart starts before the clone, in an empty directory; the
+    // other pages start in a checkout.
+    let mut cwd = if page == "docs/quickstart.md" {
+        let home = work.path().join("home");
+        std::fs::create_dir(&home).unwrap();
+        home
+    } else {
+        checkout(source_repo(), work.path())
+    };
+    let path = format!(
+        "{}:{}",
+        bin_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let state = work.path().join("cwd");
+    let (mut ran, mut skipped) = (Vec::new(), Vec::new());
+    for cmd in &cmds {
+        if reason(&cmd.key).is_some() {
+            skipped.push(cmd.key.clone());
+            continue;
+        }
+        assert!(
+            !cmd.key.starts_with("$ "),
+            "{page}:{}: transcript `{}` is not run (its input is not on the page): add it to NOT_RUN with the reason",
+            cmd.line,
+            cmd.key
+        );
+        let script = format!(
+            "set -eo pipefail\ncd '{}'\n{}\npwd > '{}'\n",
+            cwd.display(),
+            cmd.text,
+            state.display()
+        );
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("PATH", &path)
+            .env("ANKLUME_REPO", source_repo())
+            .env_remove("MAKEFLAGS")
+            .env_remove("MFLAGS")
+            .env_remove("MAKELEVEL")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{page}:{}: `{}` failed ({}) in {}; if it cannot run on a test host, add it to NOT_RUN in {} with the reason.\n--- stdout\n{}\n--- stderr\n{}",
+            cmd.line,
+            cmd.key,
+            out.status,
+            cwd.display(),
+            file!(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cwd = PathBuf::from(std::fs::read_to_string(&state).unwrap().trim());
+        ran.push(cmd.key.clone());
+    }
+    eprintln!(
+        "{page}: ran {} command(s): {ran:?}; not run (NOT_RUN): {skipped:?}",
+        ran.len()
+    );
+    (ran, skipped)
+}
+
+macro_rules! page_tests {
+    ($($name:ident => $page:literal),* $(,)?) => {
+        $(#[test]
+        fn $name() {
+            check_page($page);
+        })*
+
+        const PAGES: &[&str] = &[$($page),*];
+    };
+}
+
+page_tests! {
+    readme => "README.md",
+    quickstart => "docs/quickstart.md",
+    ansible => "docs/ansible.md",
+    architecture => "docs/architecture.md",
+    generator => "docs/generator.md",
+    network_isolation => "docs/network-isolation.md",
+    snapshots => "docs/snapshots.md",
+    example_ai_tools => "examples/ai-tools/README.md",
+    example_developer => "examples/developer/README.md",
+    example_llm_supervisor => "examples/llm-supervisor/README.md",
+    example_pro_workstation => "examples/pro-workstation/README.md",
+    example_sandbox_isolation => "examples/sandbox-isolation/README.md",
+    example_student_sysadmin => "examples/student-sysadmin/README.md",
+    example_teacher_lab => "examples/teacher-lab/README.md",
+}
+
+/// A new page gets its test line above (so its commands are run).
+#[test]
+fn every_page_has_its_test() {
+    let mut listed: Vec<String> = PAGES.iter().map(|p| p.to_string()).collect();
+    listed.sort();
+    let mut found = doc_pages();
+    found.sort();
+    assert_eq!(listed, found, "add the page to page_tests! in {}", file!());
+}
+
+/// Every NOT_RUN entry is still a command of some page, has a reason, and
+/// is listed once.
+#[test]
+fn not_run_list_is_in_step_with_the_docs() {
+    let mut keys = BTreeSet::new();
+    for page in doc_pages() {
+        let text = std::fs::read_to_string(repo_root().join(&page)).unwrap();
+        keys.extend(commands(&text).0.into_iter().map(|c| c.key));
+    }
+    let mut seen = BTreeSet::new();
+    for (key, why) in NOT_RUN {
+        assert!(seen.insert(key), "`{key}` is listed twice in NOT_RUN");
+        assert!(!why.trim().is_empty(), "`{key}` has no reason");
+        assert!(
+            keys.contains(*key),
+            "NOT_RUN lists `{key}`, which no page has any more: remove it"
+        );
+    }
+}
+
+/// The quickstart's clone step, followed before ANKLUME_REPO is set, stops
+/// and says what to do.
+#[test]
+fn quickstart_clone_without_anklume_repo_says_what_to_do() {
+    let text = std::fs::read_to_string(repo_root().join("docs/quickstart.md")).unwrap();
+    let clone = commands(&text)
+        .0
+        .into_iter()
+        .find(|c| c.key.starts_with("git clone"))
+        .expect("the quickstart has a git clone step");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&clone.text)
+        .current_dir(dir.path())
+        .env_remove("ANKLUME_REPO")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the clone step went on without ANKLUME_REPO"
+    );
+    assert!(
+        err.contains("ANKLUME_REPO") && err.contains("bundle"),
+        "the clone step's message does not say what to do: {err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "it left something behind"
+    );
+}
