@@ -50,6 +50,44 @@ const NOT_RUN: &[(&str, &str)] = &[
         "incus admin init --minimal",
         "initialises the host's Incus (storage pool, network), which make test has already done with tests/harness/incus.sh up",
     ),
+    // Starting a daemon by hand (docs/snapshots.md, docs/network-isolation.md).
+    (
+        "cargo build --release -p anklume-snapd",
+        "a release build takes minutes here; make install's test builds every binary (tests/install.rs) and cargo test builds the daemons",
+    ),
+    (
+        "cargo build --release -p anklume-netd",
+        "a release build takes minutes here; make install's test builds every binary (tests/install.rs) and cargo test builds the daemons",
+    ),
+    (
+        "install -m 644 policy/dbus-1/*.conf /etc/dbus-1/system.d/",
+        "writes the host's D-Bus configuration; the daemons' tests load the same policy files into a private bus (tests/harness/test_bus.rs)",
+    ),
+    (
+        "pgrep -x dbus-daemon >/dev/null || { mkdir -p /run/dbus; dbus-daemon --system --fork; }",
+        "starts the host's system bus; the daemons' tests run a private dbus-daemon instead",
+    ),
+    (
+        "target/release/anklume-snapd serve --infra /etc/anklume/infra.yml &",
+        "starts a daemon on the host's system bus for the host's infra; bins/anklume-snapd/tests run it on a private bus",
+    ),
+    (
+        "target/release/anklume-netd serve --infra /etc/anklume/infra.yml &",
+        "starts a daemon that owns the host's nftables table; bins/anklume-netd/tests run it in throwaway namespaces",
+    ),
+    (
+        "anklume-netd apply --check --infra /etc/anklume/infra.yml",
+        "needs the host's infra at /etc/anklume; tests/e2e/tests/isolation_paths.rs runs apply --check (check_from_nothing_reports_what_apply_would_create)",
+    ),
+    // Undo: never run against the host by a docs test.
+    (
+        "make destroy D=pro",
+        "deletes a domain from the host's Incus (after confirmation); tests/e2e/tests/make_targets.rs runs make destroy on a throwaway infra",
+    ),
+    (
+        "make destroy [D=lab]",
+        "a synopsis; deletes domains from the host's Incus (after confirmation); tests/e2e/tests/make_targets.rs runs make destroy on a throwaway infra",
+    ),
     // The demo and the test suite.
     (
         "make demo",
