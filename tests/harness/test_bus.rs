@@ -20,14 +20,24 @@ pub struct TestBus {
 
 impl TestBus {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Also includes `extra` (paths under `tests/harness/`): a test's own
+    /// policy on top of the shipped one, which is never loosened.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("bus.sock");
-        let includes: String = std::fs::read_dir(repo().join("policy/dbus-1"))
+        let shipped = std::fs::read_dir(repo().join("policy/dbus-1"))
             .unwrap()
-            .map(|e| {
+            .map(|e| e.unwrap().path());
+        let extra = extra.iter().map(|p| repo().join("tests/harness").join(p));
+        let includes: String = shipped
+            .chain(extra)
+            .map(|path| {
                 format!(
                     "<include>{}</include>\n",
-                    e.unwrap().path().canonicalize().unwrap().display()
+                    path.canonicalize().unwrap().display()
                 )
             })
             .collect();

@@ -1,7 +1,8 @@
 //! Test environment of anklume-snapd: a private system-like D-Bus daemon
 //! with the project's bus policy, Incus projects and containers made for
 //! one test (unique names, removed on drop even when the test fails), and
-//! the daemon itself. Needs root and Incus (`tests/harness/incus.sh up`).
+//! the daemon itself. Needs root and Incus (`tests/harness/incus.sh up`),
+//! except the daemon under `--sim` (root only to become `nobody`).
 
 #![allow(dead_code)]
 
@@ -146,7 +147,21 @@ pub struct Daemon {
     /// `--infra infra.yml`, relative, run from `dir`.
     pub relative_infra: bool,
     pub notify: NotifySocket,
+    /// `serve --sim`, as this uid and gid (`setpriv`, no supplementary
+    /// groups); `state_dir`: with `--state-dir`, else in memory.
+    pub sim: Option<Sim>,
 }
+
+#[derive(Clone, Copy, Debug)]
+pub struct Sim {
+    pub uid: u32,
+    pub state_dir: bool,
+}
+
+/// The unprivileged user the simulated daemon runs as.
+pub const NOBODY: u32 = 65534;
+/// The test bus policy that lets `nobody` own the name (tests only).
+pub const SIM_POLICY: &str = "dbus-test-sim.conf";
 
 impl Daemon {
     pub async fn start(bus: &TestBus, infra: &str, config: &str) -> Self {
@@ -168,7 +183,23 @@ impl Daemon {
             dir,
             relative_infra: false,
             notify,
+            sim: None,
         }
+    }
+
+    /// `serve --sim` as `uid`: its directory readable (the notification
+    /// socket writable) by that user, the state directory its own.
+    pub fn prepare_sim(infra: &str, config: &str, sim: Sim) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut daemon = Self::prepare(infra, config);
+        let mode = |path: &std::path::Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        mode(daemon.dir.path(), 0o755);
+        mode(&daemon.notify.path, 0o777);
+        std::os::unix::fs::chown(daemon.state(), Some(sim.uid), Some(sim.uid)).unwrap();
+        daemon.sim = Some(sim);
+        daemon
     }
 
     pub fn state(&self) -> std::path::PathBuf {
@@ -176,10 +207,33 @@ impl Daemon {
     }
 
     fn command(&self, bus: &TestBus) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_anklume-snapd"));
+        let binary = env!("CARGO_BIN_EXE_anklume-snapd");
+        let mut command = match self.sim {
+            None => Command::new(binary),
+            Some(sim) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={}", sim.uid),
+                    &format!("--regid={}", sim.uid),
+                    "--clear-groups",
+                    binary,
+                ]);
+                c
+            }
+        };
+        command.current_dir(self.dir.path()).arg("serve");
+        match self.sim {
+            None => {
+                command.arg("--state-dir").arg(self.state());
+            }
+            Some(sim) => {
+                command.arg("--sim");
+                if sim.state_dir {
+                    command.arg("--state-dir").arg(self.state());
+                }
+            }
+        }
         command
-            .current_dir(self.dir.path())
-            .arg("serve")
             .arg("--config")
             .arg(self.dir.path().join("anklume.conf.yml"))
             .arg("--infra")
@@ -188,8 +242,7 @@ impl Daemon {
             } else {
                 self.dir.path().join("infra.yml")
             })
-            .arg("--state-dir")
-            .arg(self.state())
+            .env_remove("STATE_DIRECTORY")
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
             .env("ANKLUME_CONTEXT_DIR", self.dir.path().join("context"))
             .env("NOTIFY_SOCKET", &self.notify.path);
