@@ -68,6 +68,8 @@ struct Serving {
     infra: Arc<LastValid<Infra>>,
     /// `--infra` given: the configuration's `infra:` is not used.
     overridden: bool,
+    /// `--sim`: callers running as the daemon's own user are allowed too.
+    sim: bool,
 }
 
 async fn run(
@@ -108,6 +110,7 @@ async fn run(
         status,
         infra,
         overridden: args.common.infra.is_some(),
+        sim: args.sim,
     };
     if args.sim {
         let registry_at = state_dir.map_or_else(
@@ -140,6 +143,7 @@ async fn serve_engine<S: SnapshotStore>(
         status,
         infra,
         overridden,
+        sim,
     } = serving;
     let engine = Arc::new(Engine::new(
         store,
@@ -153,7 +157,13 @@ async fn serve_engine<S: SnapshotStore>(
         Err(e) => eprintln!("{NAME}: cannot settle interrupted snapshots: {e}"),
     }
 
-    let (connection, auth) = bus::connect().await?;
+    let (connection, mut auth) = bus::connect().await?;
+    if sim {
+        auth = auth
+            .allowing_own_user(&connection)
+            .await
+            .map_err(|e| DaemonError::bus("ask the bus for the daemon's own uid", e))?;
+    }
     let service = SnapshotService {
         engine: Arc::clone(&engine),
         auth,

@@ -314,35 +314,35 @@ async fn signals_follow_each_change() {
     assert_eq!(signal.args().unwrap().name(), "sig");
 }
 
+/// A user other than root and the daemon's own.
+const OTHER: u32 = 1000;
+
 #[tokio::test(flavor = "multi_thread")]
-async fn a_non_root_caller_may_list_but_not_change_anything() {
+async fn another_user_may_list_but_not_change_anything() {
     let e = env("", false).await;
     e.proxy.create("instance:pro-web", "kept").await.unwrap();
-    // Even the daemon's own user: the authorisation is the real one.
-    for uid in [NOBODY, 1000] {
-        let out = stdout(&call(&e.bus, Some(uid), &["List", "s", "all"]));
-        assert!(out.contains("\"kept\""), "{out}");
-        for args in [
-            &["Create", "ss", "all", "x"][..],
-            &["Restore", "ss", "instance:pro-web", "kept"],
-            &["Delete", "ss", "instance:pro-web", "kept"],
-            &["Prune"],
-        ] {
-            let out = call(&e.bus, Some(uid), args);
-            assert!(!out.status.success(), "{args:?} allowed to {uid}");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(
-                stderr.contains("is not root and polkit is not available"),
-                "{stderr}"
-            );
-        }
+    let out = stdout(&call(&e.bus, Some(OTHER), &["List", "s", "all"]));
+    assert!(out.contains("\"kept\""), "{out}");
+    for args in [
+        &["Create", "ss", "all", "x"][..],
+        &["Restore", "ss", "instance:pro-web", "kept"],
+        &["Delete", "ss", "instance:pro-web", "kept"],
+        &["Prune"],
+    ] {
+        let out = call(&e.bus, Some(OTHER), args);
+        assert!(!out.status.success(), "{args:?} allowed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("uid 1000 is not root and polkit is not available"),
+            "{stderr}"
+        );
     }
     let left = e.proxy.list("all").await.unwrap();
     assert_eq!(left.len(), 1, "nothing changed: {left:?}");
 
     // The error name is the typed one.
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["--reuid=1000", "--regid=1000", "--clear-groups"])
         .args(["dbus-send", "--system", "--print-reply"])
         .arg("--dest=org.anklume.Snapshot1")
         .args(["/org/anklume/Snapshot1", "org.anklume.Snapshot1.Prune"])
@@ -354,6 +354,98 @@ async fn a_non_root_caller_may_list_but_not_change_anything() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemons_own_user_may_change_the_simulation() {
+    let e = env(KEEP_NOTHING, false).await;
+    let as_nobody = |args: &[&str]| stdout(&call(&e.bus, Some(NOBODY), args));
+    assert_eq!(
+        as_nobody(&["Create", "ss", "instance:pro-web", "mine"]),
+        "as 1 \"pro/pro-web/mine\"\n"
+    );
+    assert_eq!(
+        as_nobody(&["Restore", "ss", "instance:pro-web", "mine"]),
+        "as 1 \"pro/pro-web/mine\"\n"
+    );
+    let pruned = as_nobody(&["Prune"]);
+    assert!(
+        pruned.starts_with("as 1 \"pro/pro-web/anklume-pre-restore-"),
+        "{pruned}"
+    );
+    assert_eq!(
+        as_nobody(&["Delete", "ss", "all", "mine"]),
+        "as 1 \"pro/pro-web/mine\"\n"
+    );
+    assert!(e.proxy.list("all").await.unwrap().is_empty());
+}
+
+/// The desktop way: a user's own bus (a session bus: no policy file, only
+/// its user connects), the simulated daemon and the calls all as that
+/// user, no root anywhere (root here only to become `nobody`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_runs_the_sim_on_its_own_session_bus() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    std::fs::write(dir.path().join("infra.yml"), INFRA).unwrap();
+    let as_nobody = |program: &str| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
+            .current_dir(dir.path());
+        c
+    };
+    let address = format!("unix:path={}", dir.path().join("bus.sock").display());
+    let mut bus = as_nobody("dbus-daemon")
+        .args(["--session", "--nofork", &format!("--address={address}")])
+        .arg("--print-address")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(bus.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let address = line.trim().to_owned();
+    let mut daemon = as_nobody(env!("CARGO_BIN_EXE_anklume-snapd"))
+        .args(["serve", "--sim", "--infra", "infra.yml"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &address)
+        .env_remove("STATE_DIRECTORY")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let busctl = |args: &[&str]| {
+        as_nobody("busctl")
+            .args(["--user", "--timeout=10", "call"])
+            .args(OBJECT)
+            .args(args)
+            .env("DBUS_SESSION_BUS_ADDRESS", &address)
+            .output()
+            .unwrap()
+    };
+    // The daemon takes its name a moment after it starts.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let made = loop {
+        let out = busctl(&["Create", "ss", "domain:pro", "v1"]);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let listed = busctl(&["List", "s", "all"]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = bus.kill();
+    let _ = bus.wait();
+    assert_eq!(
+        stdout(&made),
+        "as 2 \"pro/pro-dev/v1\" \"pro/pro-web/v1\"\n"
+    );
+    assert!(stdout(&listed).starts_with("a(sssx) 2 \"pro\" \"pro-dev\" \"v1\" "));
 }
 
 #[tokio::test(flavor = "multi_thread")]
