@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use anklume_dbus::AnklumeError;
 use anklume_dbus::snapshot::Snapshot1Proxy;
-use common::{Daemon, NOBODY, SIM_POLICY, Sim, TestBus, assert_every_thread_confined, busctl};
+use common::{
+    Daemon, NOBODY, SIM_POLICY, Sim, TestBus, as_user, assert_every_thread_confined,
+    assert_prune_refused_by_name, assert_the_whole_interface_is_introspectable, busctl,
+};
 use futures_util::StreamExt as _;
 
 const INFRA: &str = "project_name: sim\nglobal:\n  base_subnet: '10.250'\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-dev: {}\n      pro-web: {}\n  perso:\n    subnet_id: 2\n    machines:\n      perso-desk: {}\n";
@@ -225,25 +228,7 @@ async fn create_list_restore_delete_through_busctl() {
         }
     }
 
-    // The whole interface is there.
-    let out = stdout(&busctl(
-        &e.bus,
-        None,
-        &["introspect", OBJECT[0], OBJECT[1], OBJECT[2]],
-    ));
-    for member in [
-        ".Create",
-        ".Restore",
-        ".Delete",
-        ".List",
-        ".Prune",
-        ".LastError",
-        ".SnapshotCreated",
-        ".SnapshotRestored",
-        ".SnapshotDeleted",
-    ] {
-        assert!(out.contains(member), "introspection lacks {member}:\n{out}");
-    }
+    assert_the_whole_interface_is_introspectable(&e.bus);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -341,19 +326,7 @@ async fn another_user_may_list_but_not_change_anything() {
     assert_eq!(left.len(), 1, "nothing changed: {left:?}");
 
     // The error name is the typed one.
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=1000", "--regid=1000", "--clear-groups"])
-        .args(["dbus-send", "--system", "--print-reply"])
-        .arg("--dest=org.anklume.Snapshot1")
-        .args(["/org/anklume/Snapshot1", "org.anklume.Snapshot1.Prune"])
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &e.bus.address)
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("org.anklume.Error.PermissionDenied"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_prune_refused_by_name(&e.bus, OTHER);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -385,15 +358,14 @@ async fn the_daemons_own_user_may_change_the_simulation() {
 /// user, no root anywhere (root here only to become `nobody`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_runs_the_sim_on_its_own_session_bus() {
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::os::unix::fs::chown(dir.path(), Some(NOBODY), Some(NOBODY)).unwrap();
     std::fs::write(dir.path().join("infra.yml"), INFRA).unwrap();
     let as_nobody = |program: &str| {
-        let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", program])
-            .current_dir(dir.path());
+        let mut c = as_user(Some(NOBODY), program);
+        c.current_dir(dir.path());
         c
     };
     let address = format!("unix:path={}", dir.path().join("bus.sock").display());

@@ -16,7 +16,7 @@ pub const IMAGE: &str = "anklume-test-busybox";
 #[path = "../../../../tests/harness/test_bus.rs"]
 mod test_bus;
 #[allow(unused_imports)] // the benchmark shares this module and calls no busctl
-pub use test_bus::{TestBus, busctl, repo};
+pub use test_bus::{TestBus, as_user, busctl, dbus_send, repo};
 
 #[path = "../../../../tests/harness/notify.rs"]
 mod notify;
@@ -27,6 +27,46 @@ pub use notify::NotifySocket;
 mod confinement;
 #[allow(unused_imports)]
 pub use confinement::assert_every_thread_confined;
+
+/// `Prune` as `uid` is refused with the typed error name (which dbus-send
+/// shows): `org.anklume.Error.PermissionDenied`.
+pub fn assert_prune_refused_by_name(bus: &TestBus, uid: u32) {
+    let out = dbus_send(
+        bus,
+        uid,
+        anklume_dbus::snapshot::BUS_NAME,
+        anklume_dbus::snapshot::OBJECT_PATH,
+        "org.anklume.Snapshot1.Prune",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("org.anklume.Error.PermissionDenied"),
+        "{stderr}"
+    );
+}
+
+/// `busctl introspect` shows every method, property and signal.
+pub fn assert_the_whole_interface_is_introspectable(bus: &TestBus) {
+    use anklume_dbus::snapshot::{BUS_NAME, OBJECT_PATH};
+    let out = busctl(bus, None, &["introspect", BUS_NAME, OBJECT_PATH, BUS_NAME]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for member in [
+        ".Create",
+        ".Restore",
+        ".Delete",
+        ".List",
+        ".Prune",
+        ".LastError",
+        ".SnapshotCreated",
+        ".SnapshotRestored",
+        ".SnapshotDeleted",
+    ] {
+        assert!(
+            text.contains(member),
+            "introspection lacks {member}:\n{text}"
+        );
+    }
+}
 
 /// Incus projects (one per domain) and running containers for one test.
 pub struct Lab {
@@ -207,20 +247,8 @@ impl Daemon {
     }
 
     fn command(&self, bus: &TestBus) -> Command {
-        let binary = env!("CARGO_BIN_EXE_anklume-snapd");
-        let mut command = match self.sim {
-            None => Command::new(binary),
-            Some(sim) => {
-                let mut c = Command::new("setpriv");
-                c.args([
-                    &format!("--reuid={}", sim.uid),
-                    &format!("--regid={}", sim.uid),
-                    "--clear-groups",
-                    binary,
-                ]);
-                c
-            }
-        };
+        let uid = self.sim.map(|sim| sim.uid);
+        let mut command = as_user(uid, env!("CARGO_BIN_EXE_anklume-snapd"));
         command.current_dir(self.dir.path()).arg("serve");
         match self.sim {
             None => {
