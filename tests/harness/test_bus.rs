@@ -20,14 +20,24 @@ pub struct TestBus {
 
 impl TestBus {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Also includes `extra` (paths under `tests/harness/`): a test's own
+    /// policy on top of the shipped one, which is never loosened.
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("bus.sock");
-        let includes: String = std::fs::read_dir(repo().join("policy/dbus-1"))
+        let shipped = std::fs::read_dir(repo().join("policy/dbus-1"))
             .unwrap()
-            .map(|e| {
+            .map(|e| e.unwrap().path());
+        let extra = extra.iter().map(|p| repo().join("tests/harness").join(p));
+        let includes: String = shipped
+            .chain(extra)
+            .map(|path| {
                 format!(
                     "<include>{}</include>\n",
-                    e.unwrap().path().canonicalize().unwrap().display()
+                    path.canonicalize().unwrap().display()
                 )
             })
             .collect();
@@ -70,24 +80,42 @@ impl Drop for TestBus {
     }
 }
 
-/// `busctl --system` on the test bus, optionally as another user (through
-/// `setpriv`, without supplementary groups).
-pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> Output {
-    let mut cmd = match as_uid {
+/// `program`, as `uid` (and gid `uid`) without supplementary groups
+/// (`setpriv`), or as this process's user when `None`.
+pub fn as_user(uid: Option<u32>, program: &str) -> Command {
+    match uid {
         Some(uid) => {
             let mut c = Command::new("setpriv");
             c.args([
                 &format!("--reuid={uid}"),
                 &format!("--regid={uid}"),
                 "--clear-groups",
-                "busctl",
+                program,
             ]);
             c
         }
-        None => Command::new("busctl"),
-    };
-    cmd.arg("--system")
+        None => Command::new(program),
+    }
+}
+
+/// `busctl --system` on the test bus, optionally as another user.
+pub fn busctl(bus: &TestBus, as_uid: Option<u32>, args: &[&str]) -> Output {
+    as_user(as_uid, "busctl")
+        .arg("--system")
         .args(args)
-        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address);
-    cmd.output().unwrap()
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap()
+}
+
+/// `dbus-send --print-reply` of `member` (no arguments) to `destination`
+/// on the test bus, as `uid`: shows the error's D-Bus name.
+pub fn dbus_send(bus: &TestBus, uid: u32, destination: &str, path: &str, member: &str) -> Output {
+    as_user(Some(uid), "dbus-send")
+        .args(["--system", "--print-reply"])
+        .arg(format!("--dest={destination}"))
+        .args([path, member])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap()
 }

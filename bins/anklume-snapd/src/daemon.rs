@@ -1,9 +1,9 @@
 //! `anklume-snapd serve` on the anklume-daemon skeleton: confined before
-//! any thread, then the engine (registry, Incus, infra), start-up
-//! reconciliation of interrupted snapshots, the object, the name, READY;
-//! SIGHUP re-reads the configuration.
+//! any thread, then the engine (registry, Incus — or with `--sim` an Incus
+//! in memory —, infra), start-up reconciliation of interrupted snapshots,
+//! the object, the name, READY; SIGHUP re-reads the configuration.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anklume_daemon::{Confinement, Daemon, DaemonError, LastValid, Paths, Started, Workers, bus};
@@ -11,7 +11,7 @@ use anklume_dbus::snapshot::{BUS_NAME, OBJECT_PATH};
 use anklume_incus::IncusClient;
 use anklume_infra::{Infra, NestingContext, load_valid};
 use anklume_snapshot::engine::InfraSource;
-use anklume_snapshot::{Engine, Opened, Reconciled, Registry};
+use anklume_snapshot::{Engine, Opened, Reconciled, Registry, SimIncus, SnapshotStore};
 
 use crate::cli::ServeArgs;
 use crate::service::SnapshotService;
@@ -20,8 +20,11 @@ use crate::status::Status;
 const NAME: &str = "anklume-snapd";
 
 pub fn serve(args: ServeArgs) -> Result<(), DaemonError> {
-    let state_dir = anklume_daemon::args::absolute(&args.state_dir)?;
-    let socket = args.incus_socket.clone();
+    let state_dir = args
+        .state_dir()
+        .map(|dir| anklume_daemon::args::absolute(&dir))
+        .transpose()?;
+    let socket = (!args.sim).then(|| args.incus_socket.clone());
     let common = args.common.clone();
     let daemon = Daemon {
         name: NAME,
@@ -29,32 +32,55 @@ pub fn serve(args: ServeArgs) -> Result<(), DaemonError> {
     };
     daemon.run(
         &common,
-        |_, paths| confinement(paths, &socket, &state_dir),
+        |_, paths| confinement(paths, socket.as_deref(), state_dir.as_deref()),
         |started| run(args, state_dir.clone(), started),
     )
 }
 
 /// No capabilities; files: read the configuration, the infra, the context
-/// and the time zone; write the state directory. The Incus and D-Bus
-/// sockets are reached by connect(), which Landlock does not restrict.
+/// and the time zone (and the Incus socket, unless simulated); write the
+/// state directory (none when the registry is in memory). The Incus and
+/// D-Bus sockets are reached by connect(), which Landlock does not
+/// restrict.
 fn confinement(
     paths: &Paths,
-    socket: &str,
-    state_dir: &PathBuf,
+    socket: Option<&str>,
+    state_dir: Option<&Path>,
 ) -> Result<Confinement, DaemonError> {
-    std::fs::create_dir_all(state_dir)
-        .map_err(|e| DaemonError::io("create the state directory", e))?;
-    Ok(Confinement::for_paths(paths)
-        .read(socket)
-        .read("/etc/localtime")
-        .write(state_dir))
+    let mut confinement = Confinement::for_paths(paths).read("/etc/localtime");
+    if let Some(socket) = socket {
+        confinement = confinement.read(socket);
+    }
+    if let Some(state_dir) = state_dir {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| DaemonError::io("create the state directory", e))?;
+        confinement = confinement.write(state_dir);
+    }
+    Ok(confinement)
 }
 
-async fn run(args: ServeArgs, state_dir: PathBuf, started: Started) -> Result<(), DaemonError> {
+/// What serving needs besides the engine.
+struct Serving {
+    config: anklume_config::Config,
+    paths: Paths,
+    signals: anklume_daemon::Signals,
+    status: Arc<Status>,
+    infra: Arc<LastValid<Infra>>,
+    /// `--infra` given: the configuration's `infra:` is not used.
+    overridden: bool,
+    /// `--sim`: callers running as the daemon's own user are allowed too.
+    sim: bool,
+}
+
+async fn run(
+    args: ServeArgs,
+    state_dir: Option<PathBuf>,
+    started: Started,
+) -> Result<(), DaemonError> {
     let Started {
         config,
         paths,
-        mut signals,
+        signals,
         ..
     } = started;
     let status = Arc::new(Status::default());
@@ -65,15 +91,63 @@ async fn run(args: ServeArgs, state_dir: PathBuf, started: Started) -> Result<()
     let Opened {
         registry,
         recovered,
-    } = Registry::open(&state_dir).map_err(DaemonError::start)?;
+    } = match &state_dir {
+        Some(dir) => Registry::open(dir).map_err(DaemonError::start)?,
+        None => Opened {
+            registry: Registry::in_memory(),
+            recovered: None,
+        },
+    };
     if let Some(recovered) = recovered {
         eprintln!("{NAME}: {recovered}");
         status.registry_recovered(recovered.to_string());
     }
-    let incus = IncusClient::new(args.incus_socket.clone()).map_err(DaemonError::start)?;
+    let source = infra_source(&paths, &infra, context);
+    let serving = Serving {
+        config,
+        paths,
+        signals,
+        status,
+        infra,
+        overridden: args.common.infra.is_some(),
+        sim: args.sim,
+    };
+    if args.sim {
+        let registry_at = state_dir.map_or_else(
+            || "in memory".to_owned(),
+            |dir| format!("in {}", dir.display()),
+        );
+        eprintln!(
+            "{NAME}: --sim: Incus simulated in memory (no instance is touched), registry {registry_at}"
+        );
+        let sim = Arc::new(SimIncus::from_infra(&serving.infra.get()));
+        serve_engine(Arc::clone(&sim), sim_source(source, sim), registry, serving).await
+    } else {
+        let incus = IncusClient::new(args.incus_socket.clone()).map_err(DaemonError::start)?;
+        serve_engine(incus, source, registry, serving).await
+    }
+}
+
+/// The engine over `store`, start-up reconciliation, the object, the name,
+/// then signals until stopped.
+async fn serve_engine<S: SnapshotStore>(
+    store: S,
+    source: InfraSource,
+    registry: Registry,
+    serving: Serving,
+) -> Result<(), DaemonError> {
+    let Serving {
+        config,
+        paths,
+        mut signals,
+        status,
+        infra,
+        overridden,
+        sim,
+    } = serving;
     let engine = Arc::new(Engine::new(
-        incus,
-        infra_source(&paths, &infra, context),
+        store,
+        source,
         registry,
         config.snapshots.retention.clone(),
         config.snapshots.max_parallel,
@@ -83,12 +157,18 @@ async fn run(args: ServeArgs, state_dir: PathBuf, started: Started) -> Result<()
         Err(e) => eprintln!("{NAME}: cannot settle interrupted snapshots: {e}"),
     }
 
-    let (connection, auth) = bus::connect().await?;
+    let (connection, mut auth) = bus::connect().await?;
+    if sim {
+        auth = auth
+            .allowing_own_user(&connection)
+            .await
+            .map_err(|e| DaemonError::bus("ask the bus for the daemon's own uid", e))?;
+    }
     let service = SnapshotService {
         engine: Arc::clone(&engine),
         auth,
         status: Arc::clone(&status),
-        infra: Arc::clone(&infra),
+        infra,
     };
     bus::serve(&connection, OBJECT_PATH, service).await?;
     bus::take_name(&connection, BUS_NAME).await?;
@@ -97,12 +177,21 @@ async fn run(args: ServeArgs, state_dir: PathBuf, started: Started) -> Result<()
         paths.infra.display()
     );
 
-    let overridden = args.common.infra.is_some();
     bus::until_stopped(&mut signals, || async {
         reload(&paths, overridden, &engine, &status);
     })
     .await;
     Ok(())
+}
+
+/// With --sim, each infra read also creates, in the simulated Incus, the
+/// machines it declares (as `make apply` would after an edit).
+fn sim_source(source: InfraSource, sim: Arc<SimIncus>) -> InfraSource {
+    Box::new(move || {
+        let infra = source()?;
+        sim.declare(&infra);
+        Ok(infra)
+    })
 }
 
 /// The infra, re-read at each call so edits apply without a restart; when
@@ -125,7 +214,7 @@ fn infra_source(
 /// SIGHUP: the retention applies to the next Prune. The infra path and
 /// `max_parallel` stay as at start (confinement and the engine were built
 /// for them).
-fn reload(paths: &Paths, overridden: bool, engine: &Engine<IncusClient>, status: &Status) {
+fn reload<S: SnapshotStore>(paths: &Paths, overridden: bool, engine: &Engine<S>, status: &Status) {
     match paths.reload() {
         Ok(config) => {
             engine.set_retention(config.snapshots.retention);

@@ -9,17 +9,17 @@ use anklume_daemon::bus::emit;
 use anklume_dbus::error::cut;
 use anklume_dbus::snapshot::{ListedSnapshot, MANAGE_ACTION};
 use anklume_dbus::{AnklumeError, Authorizer};
-use anklume_incus::IncusClient;
 use anklume_infra::Infra;
-use anklume_snapshot::{Done, Engine, EngineError};
+use anklume_snapshot::{Done, Engine, EngineError, SnapshotStore};
 use zbus::interface;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
 use crate::status::Status;
 
-pub struct SnapshotService {
-    pub engine: Arc<Engine<IncusClient>>,
+/// The service over any snapshot store: Incus, or `SimIncus` (`--sim`).
+pub struct SnapshotService<S> {
+    pub engine: Arc<Engine<S>>,
     pub auth: Authorizer,
     pub status: Arc<Status>,
     pub infra: Arc<LastValid<Infra>>,
@@ -47,18 +47,18 @@ fn signal_target(done: &Done) -> String {
 
 const NAME: &str = "anklume-snapd";
 
-async fn created(emitter: &SignalEmitter<'_>, done: &[Done]) {
+async fn created<S: SnapshotStore>(emitter: &SignalEmitter<'_>, done: &[Done]) {
     for d in done {
         let target = signal_target(d);
-        let sent = SnapshotService::snapshot_created(emitter, &target, &d.snapshot);
+        let sent = SnapshotService::<S>::snapshot_created(emitter, &target, &d.snapshot);
         emit(NAME, "SnapshotCreated", sent).await;
     }
 }
 
-async fn deleted(emitter: &SignalEmitter<'_>, done: &[Done]) {
+async fn deleted<S: SnapshotStore>(emitter: &SignalEmitter<'_>, done: &[Done]) {
     for d in done {
         let target = signal_target(d);
-        let sent = SnapshotService::snapshot_deleted(emitter, &target, &d.snapshot);
+        let sent = SnapshotService::<S>::snapshot_deleted(emitter, &target, &d.snapshot);
         emit(NAME, "SnapshotDeleted", sent).await;
     }
 }
@@ -67,7 +67,7 @@ async fn deleted(emitter: &SignalEmitter<'_>, done: &[Done]) {
 // different instances proceed concurrently (the engine serialises calls
 // on one instance).
 #[interface(name = "org.anklume.Snapshot1")]
-impl SnapshotService {
+impl<S: SnapshotStore> SnapshotService<S> {
     /// Snapshot `target` as `name` (empty: timestamped, subject to Prune).
     async fn create(
         &self,
@@ -78,7 +78,7 @@ impl SnapshotService {
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
         let done = self.engine.create(target, name).await.map_err(dbus_error)?;
-        created(&emitter, &done).await;
+        created::<S>(&emitter, &done).await;
         Ok(names(&done))
     }
 
@@ -97,7 +97,7 @@ impl SnapshotService {
             .restore(target, name)
             .await
             .map_err(dbus_error)?;
-        created(&emitter, &restored.safety).await;
+        created::<S>(&emitter, &restored.safety).await;
         for d in &restored.restored {
             let target = signal_target(d);
             let sent = Self::snapshot_restored(&emitter, &target, &d.snapshot);
@@ -115,7 +115,7 @@ impl SnapshotService {
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
         let done = self.engine.delete(target, name).await.map_err(dbus_error)?;
-        deleted(&emitter, &done).await;
+        deleted::<S>(&emitter, &done).await;
         Ok(names(&done))
     }
 
@@ -137,7 +137,7 @@ impl SnapshotService {
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
         let done = self.engine.prune().await.map_err(dbus_error)?;
-        deleted(&emitter, &done).await;
+        deleted::<S>(&emitter, &done).await;
         Ok(names(&done))
     }
 

@@ -1,6 +1,7 @@
 //! Authorisation of mutating calls: root always; anyone else only when
 //! polkit says yes for the CALLER (subject from the message header, never
-//! the daemon's own process). No polkit on the bus means no.
+//! the daemon's own process). No polkit on the bus means no. A simulated
+//! daemon (`--sim`) also lets its own user in ([`Authorizer::allowing_own_user`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +21,8 @@ const POLKIT_TIMEOUT: Duration = Duration::from_secs(120);
 pub struct Authorizer {
     dbus: fdo::DBusProxy<'static>,
     polkit: AuthorityProxy<'static>,
+    /// A uid allowed without polkit besides root (simulated daemons).
+    own_user: Option<u32>,
 }
 
 impl Authorizer {
@@ -32,7 +35,27 @@ impl Authorizer {
             .cache_properties(CacheProperties::No)
             .build()
             .await?;
-        Ok(Self { dbus, polkit })
+        Ok(Self {
+            dbus,
+            polkit,
+            own_user: None,
+        })
+    }
+
+    /// Also allows callers that run as the daemon's own user (the uid the
+    /// bus knows for `connection`). For simulated daemons only: they touch
+    /// nothing real, and that user controls the daemon's process anyway;
+    /// every other caller still needs root or polkit.
+    pub async fn allowing_own_user(mut self, connection: &Connection) -> zbus::Result<Self> {
+        let me = connection
+            .unique_name()
+            .ok_or_else(|| zbus::Error::Failure("no unique name on the bus".into()))?;
+        let uid = self
+            .dbus
+            .get_connection_unix_user(BusName::from(me.clone()))
+            .await?;
+        self.own_user = Some(uid);
+        Ok(self)
     }
 
     /// Ok when the sender of `header` may perform `action`.
@@ -44,7 +67,7 @@ impl Authorizer {
             .dbus
             .get_connection_unix_user(BusName::from(sender.clone()))
             .await?;
-        if uid == 0 {
+        if uid == 0 || self.own_user == Some(uid) {
             return Ok(());
         }
         let subject = Subject::new_for_message_header(header).map_err(|e| {

@@ -1,5 +1,5 @@
-//! Where snapshots live: a small trait over Incus, so the engine's logic is
-//! tested against an in-memory double and run against the real daemon.
+//! Where snapshots live: a small trait over Incus, so the engine's logic
+//! runs against the real daemon or the in-memory [`crate::SimIncus`].
 
 use std::future::Future;
 

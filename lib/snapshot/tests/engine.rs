@@ -1,70 +1,58 @@
-//! The engine's logic against an in-memory Incus double: targets, the
-//! restore pre-check and safety snapshot, tagging and retention,
+//! The engine's logic against the in-memory Incus (`SimIncus`): targets,
+//! the restore pre-check and safety snapshot, tagging and retention,
 //! per-instance serialisation. (The same behaviour against the real Incus
 //! is proven in bins/anklume-snapd/tests.)
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anklume_config::Retention;
 use anklume_infra::{NestingContext, load_str};
 use anklume_snapshot::{
-    Engine, EngineError, Registry, SnapshotStore, StoreError, StoredSnapshot, retention,
+    Engine, EngineError, Registry, SimIncus, SnapshotStore, StoreError, StoredSnapshot, retention,
 };
 
 const INFRA: &str = "project_name: t\nglobal: {}\ndomains:\n  pro:\n    subnet_id: 1\n    machines:\n      pro-a: {}\n      pro-b: {}\n  perso:\n    subnet_id: 2\n    machines:\n      perso-a: {}\n  empty:\n    subnet_id: 3\n";
 
-/// In-memory Incus: instances per project, snapshots per instance, and a
-/// record of how many operations ran at once on each instance.
+/// The in-memory Incus, watched: how many operations run at once on each
+/// instance and in all, and creates that never answer.
 #[derive(Default)]
-struct FakeIncus {
-    snapshots: Mutex<HashMap<(String, String), Vec<StoredSnapshot>>>,
-    clock: Arc<AtomicI64>,
+struct Watched {
+    sim: SimIncus,
     busy: Mutex<HashMap<String, usize>>,
     max_busy_per_instance: AtomicUsize,
     busy_total: AtomicUsize,
     max_busy_total: AtomicUsize,
-    restored: Mutex<Vec<String>>,
     /// Creates never answer, as if the daemon were killed while waiting;
     /// with `made`, Incus carries the snapshot out all the same.
-    stall: std::sync::atomic::AtomicBool,
-    made: std::sync::atomic::AtomicBool,
+    stall: AtomicBool,
+    made: AtomicBool,
 }
 
-impl FakeIncus {
+impl Watched {
+    /// The instances of INFRA, except that domain `empty` has no project
+    /// yet (never applied).
     fn new(clock: Arc<AtomicI64>) -> Self {
-        let fake = FakeIncus {
-            clock,
-            ..Default::default()
-        };
+        let sim = SimIncus::new().with_clock(Box::new(move || clock.load(Ordering::SeqCst)));
         for (p, i) in [("pro", "pro-a"), ("pro", "pro-b"), ("perso", "perso-a")] {
-            fake.snapshots
-                .lock()
-                .unwrap()
-                .insert((p.into(), i.into()), Vec::new());
+            sim.add_instance(p, i);
         }
-        fake
+        Watched {
+            sim,
+            ..Default::default()
+        }
     }
 
     fn names(&self, project: &str, instance: &str) -> Vec<String> {
-        self.snapshots.lock().unwrap()[&(project.to_owned(), instance.to_owned())]
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()
+        self.sim.snapshot_names(project, instance)
     }
 
     fn add_user_snapshot(&self, project: &str, instance: &str, name: &str, created: i64) {
-        self.snapshots
-            .lock()
-            .unwrap()
-            .get_mut(&(project.into(), instance.into()))
-            .unwrap()
-            .push(StoredSnapshot {
-                name: name.into(),
-                created,
-            });
+        self.sim
+            .add_snapshot(project, instance, name, created)
+            .unwrap();
     }
 
     /// Marks an operation on `instance` as running for a moment.
@@ -82,49 +70,11 @@ impl FakeIncus {
         self.busy_total.fetch_sub(1, Ordering::SeqCst);
         *self.busy.lock().unwrap().get_mut(instance).unwrap() -= 1;
     }
-
-    fn record(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
-        let created = self.clock.load(Ordering::SeqCst);
-        let mut map = self.snapshots.lock().unwrap();
-        let list = map
-            .get_mut(&(project.into(), instance.into()))
-            .ok_or_else(|| Self::missing("instance"))?;
-        if list.iter().any(|s| s.name == name) {
-            return Err(StoreError {
-                not_found: false,
-                message: format!("snapshot {name} already exists"),
-            });
-        }
-        list.push(StoredSnapshot {
-            name: name.into(),
-            created,
-        });
-        Ok(())
-    }
-
-    fn missing(what: &str) -> StoreError {
-        StoreError {
-            not_found: true,
-            message: format!("{what} not found"),
-        }
-    }
 }
 
-impl SnapshotStore for FakeIncus {
+impl SnapshotStore for Watched {
     async fn instances(&self, project: &str) -> Result<Vec<String>, StoreError> {
-        let list: Vec<String> = self
-            .snapshots
-            .lock()
-            .unwrap()
-            .keys()
-            .filter(|(p, _)| p == project)
-            .map(|(_, i)| i.clone())
-            .collect();
-        if list.is_empty() {
-            Err(Self::missing("project"))
-        } else {
-            Ok(list)
-        }
+        self.sim.instances(project).await
     }
 
     async fn snapshots(
@@ -132,10 +82,7 @@ impl SnapshotStore for FakeIncus {
         project: &str,
         instance: &str,
     ) -> Result<Vec<StoredSnapshot>, StoreError> {
-        let map = self.snapshots.lock().unwrap();
-        map.get(&(project.into(), instance.into()))
-            .cloned()
-            .ok_or_else(|| Self::missing("instance"))
+        self.sim.snapshots(project, instance).await
     }
 
     async fn create(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
@@ -144,7 +91,7 @@ impl SnapshotStore for FakeIncus {
             return std::future::pending().await;
         }
         self.work(instance).await;
-        self.record(project, instance, name)?;
+        self.sim.create(project, instance, name).await?;
         if stall {
             return std::future::pending().await;
         }
@@ -153,26 +100,12 @@ impl SnapshotStore for FakeIncus {
 
     async fn restore(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
         self.work(instance).await;
-        self.restored
-            .lock()
-            .unwrap()
-            .push(format!("{project}/{instance}/{name}"));
-        Ok(())
+        self.sim.restore(project, instance, name).await
     }
 
     async fn delete(&self, project: &str, instance: &str, name: &str) -> Result<(), StoreError> {
         self.work(instance).await;
-        let mut map = self.snapshots.lock().unwrap();
-        let list = map
-            .get_mut(&(project.into(), instance.into()))
-            .ok_or_else(|| Self::missing("instance"))?;
-        let before = list.len();
-        list.retain(|s| s.name != name);
-        if list.len() == before {
-            Err(Self::missing("snapshot"))
-        } else {
-            Ok(())
-        }
+        self.sim.delete(project, instance, name).await
     }
 }
 
@@ -198,11 +131,11 @@ fn engine_on<S: SnapshotStore>(
     .with_clock(Box::new(move || ticking.load(Ordering::SeqCst)))
 }
 
-fn engine(retention: Retention) -> (Engine<FakeIncus>, Arc<AtomicI64>) {
+fn engine(retention: Retention) -> (Engine<Watched>, Arc<AtomicI64>) {
     let clock = Arc::new(AtomicI64::new(NOON));
     let (infra, report) = load_str(INFRA, "infra.yml", &NestingContext::default());
     let infra = Arc::new(infra.unwrap_or_else(|| panic!("{report:?}")));
-    let fake = FakeIncus::new(Arc::clone(&clock));
+    let fake = Watched::new(Arc::clone(&clock));
     let ticking = Arc::clone(&clock);
     let engine = Engine::new(
         fake,
@@ -278,7 +211,7 @@ async fn restore_of_a_missing_snapshot_changes_nothing_and_lists_what_exists() {
             "snapshot 'v1' not found on pro/pro-b (has: none); nothing was restored".into()
         )
     );
-    assert!(e.store().restored.lock().unwrap().is_empty());
+    assert!(e.store().sim.restores().is_empty());
     assert_eq!(
         e.store().names("pro", "pro-a"),
         ["v1"],
@@ -305,6 +238,10 @@ async fn restore_takes_a_safety_snapshot_first() {
     assert_eq!(
         e.store().names("pro", "pro-a"),
         ["v1", "anklume-pre-restore-20261126-120000"]
+    );
+    assert_eq!(
+        strings(&e.store().sim.restores()),
+        ["pro/pro-a/v1", "pro/pro-b/v1"]
     );
 }
 
@@ -451,7 +388,7 @@ async fn the_registry_survives_a_restart() {
 }
 
 /// A Create whose daemon dies while Incus works: started, never answered.
-async fn killed_create(fake: &Arc<FakeIncus>, dir: &std::path::Path, clock: &Arc<AtomicI64>) {
+async fn killed_create(fake: &Arc<Watched>, dir: &std::path::Path, clock: &Arc<AtomicI64>) {
     let first = engine_on(
         Arc::clone(fake),
         Registry::open(dir).unwrap().registry,
@@ -478,7 +415,7 @@ async fn killed_create(fake: &Arc<FakeIncus>, dir: &std::path::Path, clock: &Arc
 async fn a_snapshot_made_by_a_killed_create_is_tagged_at_restart_and_pruned() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(NOON));
-    let fake = Arc::new(FakeIncus::new(Arc::clone(&clock)));
+    let fake = Arc::new(Watched::new(Arc::clone(&clock)));
     fake.made.store(true, Ordering::SeqCst);
     killed_create(&fake, dir.path(), &clock).await;
     assert_eq!(fake.names("pro", "pro-a"), ["anklume-20261126-120000"]);
@@ -507,7 +444,7 @@ async fn a_snapshot_made_by_a_killed_create_is_tagged_at_restart_and_pruned() {
 async fn an_intent_incus_never_carried_out_is_dropped_at_restart() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(NOON));
-    let fake = Arc::new(FakeIncus::new(Arc::clone(&clock)));
+    let fake = Arc::new(Watched::new(Arc::clone(&clock)));
     killed_create(&fake, dir.path(), &clock).await;
     assert!(fake.names("pro", "pro-a").is_empty());
     // A user's look-alike made later is not adopted by the old intent...

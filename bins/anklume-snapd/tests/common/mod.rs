@@ -1,7 +1,8 @@
 //! Test environment of anklume-snapd: a private system-like D-Bus daemon
 //! with the project's bus policy, Incus projects and containers made for
 //! one test (unique names, removed on drop even when the test fails), and
-//! the daemon itself. Needs root and Incus (`tests/harness/incus.sh up`).
+//! the daemon itself. Needs root and Incus (`tests/harness/incus.sh up`),
+//! except the daemon under `--sim` (root only to become `nobody`).
 
 #![allow(dead_code)]
 
@@ -15,7 +16,7 @@ pub const IMAGE: &str = "anklume-test-busybox";
 #[path = "../../../../tests/harness/test_bus.rs"]
 mod test_bus;
 #[allow(unused_imports)] // the benchmark shares this module and calls no busctl
-pub use test_bus::{TestBus, busctl, repo};
+pub use test_bus::{TestBus, as_user, busctl, dbus_send, repo};
 
 #[path = "../../../../tests/harness/notify.rs"]
 mod notify;
@@ -26,6 +27,46 @@ pub use notify::NotifySocket;
 mod confinement;
 #[allow(unused_imports)]
 pub use confinement::assert_every_thread_confined;
+
+/// `Prune` as `uid` is refused with the typed error name (which dbus-send
+/// shows): `org.anklume.Error.PermissionDenied`.
+pub fn assert_prune_refused_by_name(bus: &TestBus, uid: u32) {
+    let out = dbus_send(
+        bus,
+        uid,
+        anklume_dbus::snapshot::BUS_NAME,
+        anklume_dbus::snapshot::OBJECT_PATH,
+        "org.anklume.Snapshot1.Prune",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("org.anklume.Error.PermissionDenied"),
+        "{stderr}"
+    );
+}
+
+/// `busctl introspect` shows every method, property and signal.
+pub fn assert_the_whole_interface_is_introspectable(bus: &TestBus) {
+    use anklume_dbus::snapshot::{BUS_NAME, OBJECT_PATH};
+    let out = busctl(bus, None, &["introspect", BUS_NAME, OBJECT_PATH, BUS_NAME]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for member in [
+        ".Create",
+        ".Restore",
+        ".Delete",
+        ".List",
+        ".Prune",
+        ".LastError",
+        ".SnapshotCreated",
+        ".SnapshotRestored",
+        ".SnapshotDeleted",
+    ] {
+        assert!(
+            text.contains(member),
+            "introspection lacks {member}:\n{text}"
+        );
+    }
+}
 
 /// Incus projects (one per domain) and running containers for one test.
 pub struct Lab {
@@ -146,7 +187,21 @@ pub struct Daemon {
     /// `--infra infra.yml`, relative, run from `dir`.
     pub relative_infra: bool,
     pub notify: NotifySocket,
+    /// `serve --sim`, as this uid and gid (`setpriv`, no supplementary
+    /// groups); `state_dir`: with `--state-dir`, else in memory.
+    pub sim: Option<Sim>,
 }
+
+#[derive(Clone, Copy, Debug)]
+pub struct Sim {
+    pub uid: u32,
+    pub state_dir: bool,
+}
+
+/// The unprivileged user the simulated daemon runs as.
+pub const NOBODY: u32 = 65534;
+/// The test bus policy that lets `nobody` own the name (tests only).
+pub const SIM_POLICY: &str = "dbus-test-sim.conf";
 
 impl Daemon {
     pub async fn start(bus: &TestBus, infra: &str, config: &str) -> Self {
@@ -168,7 +223,23 @@ impl Daemon {
             dir,
             relative_infra: false,
             notify,
+            sim: None,
         }
+    }
+
+    /// `serve --sim` as `uid`: its directory readable (the notification
+    /// socket writable) by that user, the state directory its own.
+    pub fn prepare_sim(infra: &str, config: &str, sim: Sim) -> Self {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut daemon = Self::prepare(infra, config);
+        let mode = |path: &std::path::Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        mode(daemon.dir.path(), 0o755);
+        mode(&daemon.notify.path, 0o777);
+        std::os::unix::fs::chown(daemon.state(), Some(sim.uid), Some(sim.uid)).unwrap();
+        daemon.sim = Some(sim);
+        daemon
     }
 
     pub fn state(&self) -> std::path::PathBuf {
@@ -176,10 +247,21 @@ impl Daemon {
     }
 
     fn command(&self, bus: &TestBus) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_anklume-snapd"));
+        let uid = self.sim.map(|sim| sim.uid);
+        let mut command = as_user(uid, env!("CARGO_BIN_EXE_anklume-snapd"));
+        command.current_dir(self.dir.path()).arg("serve");
+        match self.sim {
+            None => {
+                command.arg("--state-dir").arg(self.state());
+            }
+            Some(sim) => {
+                command.arg("--sim");
+                if sim.state_dir {
+                    command.arg("--state-dir").arg(self.state());
+                }
+            }
+        }
         command
-            .current_dir(self.dir.path())
-            .arg("serve")
             .arg("--config")
             .arg(self.dir.path().join("anklume.conf.yml"))
             .arg("--infra")
@@ -188,8 +270,7 @@ impl Daemon {
             } else {
                 self.dir.path().join("infra.yml")
             })
-            .arg("--state-dir")
-            .arg(self.state())
+            .env_remove("STATE_DIRECTORY")
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
             .env("ANKLUME_CONTEXT_DIR", self.dir.path().join("context"))
             .env("NOTIFY_SOCKET", &self.notify.path);
