@@ -88,6 +88,29 @@ const NOT_RUN: &[(&str, &str)] = &[
         "make destroy [D=lab]",
         "a synopsis; deletes domains from the host's Incus (after confirmation); tests/e2e/tests/make_targets.rs runs make destroy on a throwaway infra",
     ),
+    // snapd --sim on a user's own bus (docs/snapshots.md): background
+    // processes on the host; bins/anklume-snapd/tests/sim.rs runs the same
+    // (a_user_runs_the_sim_on_its_own_session_bus).
+    (
+        "dbus-daemon --session --address=unix:path=$XDG_RUNTIME_DIR/snapd-sim.sock --nofork --print-address &",
+        "starts a bus in the background on the host; tests/sim.rs::a_user_runs_the_sim_on_its_own_session_bus does it in a test",
+    ),
+    (
+        "export DBUS_SESSION_BUS_ADDRESS=unix:path=$XDG_RUNTIME_DIR/snapd-sim.sock",
+        "names the bus of the line before (not run); covered by bins/anklume-snapd/tests/sim.rs",
+    ),
+    (
+        "DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SESSION_BUS_ADDRESS anklume-snapd serve --sim --infra examples/<use case>/infra.yml &",
+        "a synopsis (<use case>) that starts a daemon in the background; bins/anklume-snapd/tests/sim.rs runs serve --sim",
+    ),
+    (
+        "busctl --user call $B Create ss all before",
+        "needs the simulated daemon of the lines before; bins/anklume-snapd/tests/sim.rs::create_list_restore_delete_through_busctl",
+    ),
+    (
+        "busctl --user call $B List s all",
+        "needs the simulated daemon of the lines before; bins/anklume-snapd/tests/sim.rs::create_list_restore_delete_through_busctl",
+    ),
     // The demo and the test suite.
     (
         "make demo",
