@@ -20,6 +20,12 @@ pub struct TestBus {
 
 impl TestBus {
     pub fn start() -> Self {
+        Self::start_with("")
+    }
+
+    /// With `extra` policy XML too (e.g. a test user standing in for a
+    /// daemon's own user: `<policy user="nobody"><allow own="…"/></policy>`).
+    pub fn start_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("bus.sock");
         let includes: String = std::fs::read_dir(repo().join("policy/dbus-1"))
@@ -34,7 +40,7 @@ impl TestBus {
         let config = std::fs::read_to_string(repo().join("tests/harness/dbus-test-bus.conf"))
             .unwrap()
             .replace("@SOCKET@", &socket.display().to_string())
-            .replace("@INCLUDES@", &includes);
+            .replace("@INCLUDES@", &format!("{includes}{extra}"));
         let config_path = dir.path().join("bus.conf");
         std::fs::write(&config_path, config).unwrap();
         let mut child = Command::new("dbus-daemon")
