@@ -43,7 +43,8 @@ domains:
     let run = infra.playbook(&vars);
     assert!(!run.ok, "an unknown role was accepted:\n{}", run.text);
     assert!(
-        run.text.contains(&format!("Unknown role(s): {d}-m: stamp_rol")),
+        run.text
+            .contains(&format!("Unknown role(s): {d}-m: stamp_rol")),
         "{}",
         run.text
     );
@@ -56,5 +57,8 @@ domains:
     infra.sync();
     let run = infra.apply(&vars);
     assert!(run.text.contains("Leave a stamp"), "{}", run.text);
-    assert_eq!(incus_exec(&d, &format!("{d}-m"), "cat /root/stamp"), "stamped\n");
+    assert_eq!(
+        incus_exec(&d, &format!("{d}-m"), "cat /root/stamp"),
+        "stamped\n"
+    );
 }
