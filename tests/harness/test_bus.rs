@@ -20,12 +20,22 @@ pub struct TestBus {
 
 impl TestBus {
     pub fn start() -> Self {
-        Self::start_with(&[])
+        Self::launch(&[], "")
     }
 
     /// Also includes `extra` (paths under `tests/harness/`): a test's own
     /// policy on top of the shipped one, which is never loosened.
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::launch(extra, "")
+    }
+
+    /// With `policy` XML too (e.g. a test user standing in for a daemon's
+    /// own user: `<policy user="nobody"><allow own="…"/></policy>`).
+    pub fn start_with_policy(policy: &str) -> Self {
+        Self::launch(&[], policy)
+    }
+
+    fn launch(extra: &[&str], policy: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("bus.sock");
         let shipped = std::fs::read_dir(repo().join("policy/dbus-1"))
@@ -44,7 +54,7 @@ impl TestBus {
         let config = std::fs::read_to_string(repo().join("tests/harness/dbus-test-bus.conf"))
             .unwrap()
             .replace("@SOCKET@", &socket.display().to_string())
-            .replace("@INCLUDES@", &includes);
+            .replace("@INCLUDES@", &format!("{includes}{policy}"));
         let config_path = dir.path().join("bus.conf");
         std::fs::write(&config_path, config).unwrap();
         let mut child = Command::new("dbus-daemon")

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anklume_daemon::CommonArgs;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -15,6 +16,7 @@ Examples:
   anklume-netd apply --infra /etc/anklume/infra.yml
   anklume-netd apply --check --infra /etc/anklume/infra.yml
   anklume-netd serve
+  anklume-netd serve --sim --infra infra.yml   (no root: in-memory kernel)
   busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Apply
   busctl get-property org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 RulesetHash
 
@@ -62,12 +64,10 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Host configuration; its `infra:` key names the infra.
-    #[arg(long, value_name = "FILE", default_value = anklume_config::DEFAULT_CONFIG)]
-    pub config: PathBuf,
-    /// The infra (overrides the configuration's `infra:`).
-    #[arg(long, value_name = "FILE")]
-    pub infra: Option<PathBuf>,
+    /// `--config` (its `infra:` key names the infra) and `--infra` (overrides
+    /// it), as in every anklume daemon.
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Apply the firewall-VM ruleset (inside sys-firewall).
     #[arg(long)]
     pub firewall_vm: bool,
@@ -79,4 +79,9 @@ pub struct ServeArgs {
     /// applied (changes are also noticed at once through netlink events).
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub check_interval: u64,
+    /// Simulate the kernel: an in-memory nftables table and a host with a
+    /// loopback interface only. No root, no netlink; the D-Bus API works
+    /// the same (desktop tooling, API tests).
+    #[arg(long)]
+    pub sim: bool,
 }

@@ -1,12 +1,11 @@
 //! anklume-netd: inter-domain isolation in nftables. `preview` prints the
 //! ruleset the infra asks for, `apply` applies it once over netlink, and
-//! `serve` keeps it applied as a D-Bus service (`org.anklume.Network1`).
+//! `serve` keeps it applied as a D-Bus service (`org.anklume.Network1`) on
+//! the anklume-daemon skeleton. The engine is `anklume-netengine`.
 
 mod cli;
 mod daemon;
-mod engine;
 mod oneshot;
-mod plan;
 mod service;
 
 use std::process::ExitCode;
@@ -15,21 +14,21 @@ use clap::Parser as _;
 
 fn main() -> ExitCode {
     match cli::Cli::parse().command {
-        cli::Command::Preview(args) => match plan::plan(&args.infra, args.firewall_vm) {
-            Ok(planned) => {
-                print!("{}", planned.text());
+        cli::Command::Preview(args) => match oneshot::plan(&args) {
+            Ok(plan) => {
+                print!("{}", plan.planned.text);
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                e.print();
+                oneshot::print(&e);
                 ExitCode::FAILURE
             }
         },
         cli::Command::Apply(args) => oneshot::apply(&args),
         cli::Command::Serve(args) => match daemon::serve(args) {
             Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("anklume-netd: {message}");
+            Err(e) => {
+                eprintln!("anklume-netd: {e}");
                 ExitCode::FAILURE
             }
         },

@@ -3,19 +3,42 @@
 //! daemon, or for a first check by hand.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anklume_dbus::network::BUS_NAME;
+use anklume_infra::InfraError;
+use anklume_netengine::{
+    Kernel as _, NetlinkKernel, Plan, PlanError, Planned, Planner, SystemLinks,
+};
 use anklume_netpolicy::TABLE;
-use anklume_nft::{ApplyError, Netlink, Ownership};
+use anklume_nft::{ApplyError, Ownership};
 
-use crate::cli::ApplyArgs;
-use crate::plan::{Planned, plan};
+use crate::cli::{ApplyArgs, InfraArgs};
+
+/// The infra's table on this host (`preview`, `apply`).
+pub fn plan(args: &InfraArgs) -> Result<Arc<Plan>, PlanError> {
+    Planner::new(args.infra.clone(), args.firewall_vm, Arc::new(SystemLinks)).plan()
+}
+
+/// Why there is no table, as `preview` and `apply` print it on stderr.
+pub fn print(e: &PlanError) {
+    match e {
+        PlanError::Infra(infra) => match &**infra {
+            InfraError::Invalid { errors, .. } => {
+                eprintln!("Validation errors:");
+                errors.iter().for_each(|e| eprintln!("  - {e}"));
+            }
+            InfraError::Source(source) => eprintln!("ERROR: {source}"),
+        },
+        PlanError::Links(_) => eprintln!("ERROR: {e}"),
+    }
+}
 
 pub fn apply(args: &ApplyArgs) -> ExitCode {
-    let planned = match plan(&args.infra.infra, args.infra.firewall_vm) {
-        Ok(planned) => planned,
+    let planned = match plan(&args.infra) {
+        Ok(plan) => plan.planned.clone(),
         Err(e) => {
-            e.print();
+            print(&e);
             eprintln!("nothing applied; the ruleset in force (if any) stays");
             return ExitCode::FAILURE;
         }
@@ -53,7 +76,8 @@ pub fn apply(args: &ApplyArgs) -> ExitCode {
 /// `apply --check`: compares the table in force with the plan, writes
 /// nothing.
 fn check(planned: &Planned) -> ExitCode {
-    let in_force = Netlink::open().and_then(|mut netlink| netlink.current_comment(TABLE));
+    let mut kernel = NetlinkKernel::default();
+    let in_force = kernel.comment(TABLE);
     match in_force {
         Ok(Some(comment)) if comment == planned.comment() => {
             println!("unchanged (ruleset {})", planned.hash);
@@ -78,10 +102,10 @@ fn check(planned: &Planned) -> ExitCode {
 
 /// True when the table in force changed.
 fn install(planned: &Planned) -> Result<bool, ApplyError> {
-    let mut netlink = Netlink::open()?;
-    if netlink.current_comment(TABLE)?.as_deref() == Some(planned.comment()) {
+    let mut kernel = NetlinkKernel::default();
+    if kernel.comment(TABLE)?.as_deref() == Some(planned.comment()) {
         return Ok(false);
     }
-    netlink.replace(&planned.table, Ownership::Shared)?;
+    kernel.replace(&planned.table, Ownership::Shared)?;
     Ok(true)
 }

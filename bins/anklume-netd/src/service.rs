@@ -1,91 +1,141 @@
 //! The `org.anklume.Network1` object: Apply (authorised per call), Preview
 //! and the properties (open to everyone). Every apply, whatever started it
-//! (D-Bus, SIGHUP, drift repair), is announced the same way:
+//! (D-Bus, SIGHUP, drift repair, the host's links), runs on a blocking
+//! thread with the engine lock and is announced the same way:
 //! PropertiesChanged for what changed, RulesetApplied when the table in
-//! force changed.
+//! force changed. Preview and the properties never take the engine lock:
+//! Preview reads the planner's cache (one render per infra content), the
+//! properties a copy of the status, so no reader makes Apply wait.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
+use anklume_daemon::bus;
+use anklume_dbus::error::cut;
 use anklume_dbus::network::APPLY_ACTION;
 use anklume_dbus::{AnklumeError, Authorizer};
+use anklume_netengine::{Engine, Failure, Install, PlanError, Planner, Status};
 use tokio::sync::Mutex;
 use zbus::interface;
 use zbus::message::Header;
 use zbus::object_server::SignalEmitter;
 
-use crate::engine::{Engine, Failure, Install, Status};
-use crate::plan::plan;
+pub const NAME: &str = "anklume-netd";
 
 pub struct NetworkService {
     pub engine: Arc<Mutex<Engine>>,
+    pub planner: Arc<Planner>,
+    /// The engine's status after its last operation.
+    pub status: Arc<std::sync::Mutex<Status>>,
     pub auth: Authorizer,
 }
 
-impl From<Failure> for AnklumeError {
-    fn from(failure: Failure) -> Self {
-        match failure {
-            Failure::InvalidInfra(m) => AnklumeError::InvalidInfra(m),
-            Failure::Netlink(m) => AnklumeError::Netlink(m),
-        }
+/// The one mapping of the engine's errors to `org.anklume.Error.*`.
+pub fn dbus_error(failure: &Failure) -> AnklumeError {
+    let message = cut(failure.to_string());
+    match failure {
+        Failure::Plan(PlanError::Infra(_)) => AnklumeError::InvalidInfra(message),
+        Failure::Plan(PlanError::Links(_))
+        | Failure::Kernel(_)
+        | Failure::Refresh(_)
+        | Failure::Restore(_) => AnklumeError::Netlink(message),
     }
 }
 
 impl NetworkService {
+    pub fn new(engine: Engine, auth: Authorizer) -> Self {
+        Self {
+            planner: Arc::clone(engine.planner()),
+            status: Arc::new(std::sync::Mutex::new(engine.status().clone())),
+            engine: Arc::new(Mutex::new(engine)),
+            auth,
+        }
+    }
+
+    /// Runs `op` on the engine, on a blocking thread (a render or a netlink
+    /// batch never holds up the bus), and announces what changed.
+    async fn run<T: Send + 'static>(
+        &self,
+        emitter: &SignalEmitter<'_>,
+        op: impl FnOnce(&mut Engine) -> (T, bool) + Send + 'static,
+    ) -> T {
+        let mut engine = Arc::clone(&self.engine).lock_owned().await;
+        let status = Arc::clone(&self.status);
+        let (before, (result, changed), after) = tokio::task::spawn_blocking(move || {
+            let before = engine.status().clone();
+            let result = op(&mut engine);
+            let after = engine.status().clone();
+            // Still under the engine lock: copies never go back in time.
+            *status.lock().unwrap_or_else(PoisonError::into_inner) = after.clone();
+            (before, result, after)
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        self.announce(emitter, &before, &after, changed).await;
+        result
+    }
+
     /// Re-reads the infra, applies it, announces the outcome.
     pub async fn apply_and_announce(
         &self,
         emitter: &SignalEmitter<'_>,
     ) -> Result<Install, Failure> {
-        let (before, result, after) = {
-            let mut engine = self.engine.lock().await;
-            let before = engine.status.clone();
+        self.run(emitter, |engine| {
             let result = engine.apply();
-            (before, result, engine.status.clone())
-        };
-        let changed = matches!(result, Ok(Install::Replaced));
-        self.announce(emitter, &before, &after, changed).await;
-        result
+            let changed = matches!(result, Ok(Install::Replaced));
+            (result, changed)
+        })
+        .await
     }
 
     /// Restores the table last applied if it is no longer in force.
     pub async fn repair_and_announce(&self, emitter: &SignalEmitter<'_>) {
-        let (before, result, after) = {
-            let mut engine = self.engine.lock().await;
-            let before = engine.status.clone();
-            let result = engine.repair();
-            (before, result, engine.status.clone())
-        };
-        match &result {
+        let result = self
+            .run(emitter, |engine| {
+                let result = engine.repair();
+                let changed = matches!(result, Ok(Some(_)));
+                (result, changed)
+            })
+            .await;
+        match result {
             Ok(Some(hash)) => eprintln!(
-                "anklume-netd: table inet {} was changed or removed by someone else; \
+                "{NAME}: table inet {} was changed or removed by someone else; \
                  restored ruleset {hash}",
                 anklume_netpolicy::TABLE
             ),
             Ok(None) => {}
-            Err(e) => eprintln!("anklume-netd: {e}"),
+            Err(e) => eprintln!("{NAME}: {e}"),
         }
-        self.announce(emitter, &before, &after, matches!(result, Ok(Some(_))))
-            .await;
     }
 
     /// Re-applies the last infra's table when the host's interfaces or
     /// uplinks changed it.
     pub async fn refresh_host_and_announce(&self, emitter: &SignalEmitter<'_>) {
-        let (before, result, after) = {
-            let mut engine = self.engine.lock().await;
-            let before = engine.status.clone();
-            let result = engine.refresh_host();
-            (before, result, engine.status.clone())
-        };
-        match &result {
-            Ok(Some(hash)) => eprintln!(
-                "anklume-netd: the host's interfaces or uplinks changed; applied ruleset {hash}"
-            ),
-            Ok(None) => {}
-            Err(e) => eprintln!("anklume-netd: {e}"),
-        }
-        self.announce(emitter, &before, &after, matches!(result, Ok(Some(_))))
+        let result = self
+            .run(emitter, |engine| {
+                let result = engine.refresh_host();
+                let changed = matches!(result, Ok(Some(_)));
+                (result, changed)
+            })
             .await;
+        match result {
+            Ok(Some(hash)) => {
+                eprintln!(
+                    "{NAME}: the host's interfaces or uplinks changed; applied ruleset {hash}"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => eprintln!("{NAME}: {e}"),
+        }
+    }
+
+    /// The netlink port of the engine's own changes.
+    pub async fn port_id(&self) -> u32 {
+        self.engine.lock().await.port_id()
+    }
+
+    /// Whether the engine owns the table.
+    pub async fn owned(&self) -> bool {
+        self.engine.lock().await.owned()
     }
 
     /// Signals are best effort: a bus hiccup must not fail an apply that
@@ -98,30 +148,38 @@ impl NetworkService {
         table_changed: bool,
     ) {
         if before.applied != after.applied {
-            let _ = self.applied_changed(emitter).await;
+            bus::emit(NAME, "Applied", self.applied_changed(emitter)).await;
         }
         if before.hash != after.hash {
-            let _ = self.ruleset_hash_changed(emitter).await;
+            bus::emit(NAME, "RulesetHash", self.ruleset_hash_changed(emitter)).await;
         }
         if before.domains != after.domains {
-            let _ = self.domain_count_changed(emitter).await;
+            bus::emit(NAME, "DomainCount", self.domain_count_changed(emitter)).await;
         }
         if before.policies != after.policies {
-            let _ = self.policy_count_changed(emitter).await;
+            bus::emit(NAME, "PolicyCount", self.policy_count_changed(emitter)).await;
         }
         if before.last_applied != after.last_applied {
-            let _ = self.last_applied_changed(emitter).await;
+            bus::emit(NAME, "LastApplied", self.last_applied_changed(emitter)).await;
         }
         if before.last_error != after.last_error {
-            let _ = self.last_error_changed(emitter).await;
+            bus::emit(NAME, "LastError", self.last_error_changed(emitter)).await;
         }
         if table_changed {
-            let _ = Self::ruleset_applied(emitter, &after.hash).await;
+            bus::emit(
+                NAME,
+                "RulesetApplied",
+                Self::ruleset_applied(emitter, &after.hash),
+            )
+            .await;
         }
     }
 
-    async fn status(&self) -> Status {
-        self.engine.lock().await.status.clone()
+    fn status(&self) -> Status {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -136,50 +194,53 @@ impl NetworkService {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<bool, AnklumeError> {
         self.auth.check(&header, APPLY_ACTION).await?;
-        let install = self.apply_and_announce(&emitter).await?;
+        let install = self
+            .apply_and_announce(&emitter)
+            .await
+            .map_err(|e| dbus_error(&e))?;
         Ok(install == Install::Replaced)
     }
 
     /// The ruleset of the current infra, as `nft list table inet anklume`
-    /// shows it once applied. Open to every local user.
+    /// shows it once applied. Open to every local user: from the cache
+    /// when this infra content was rendered before, never behind Apply.
     async fn preview(&self) -> Result<String, AnklumeError> {
-        let (infra, firewall_vm) = {
-            let engine = self.engine.lock().await;
-            (engine.infra.clone(), engine.firewall_vm)
-        };
-        plan(&infra, firewall_vm)
-            .map(|planned| planned.text())
-            .map_err(|e| AnklumeError::InvalidInfra(e.to_string()))
+        let planner = Arc::clone(&self.planner);
+        tokio::task::spawn_blocking(move || planner.plan())
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            .map(|plan| plan.planned.text.clone())
+            .map_err(|e| dbus_error(&Failure::Plan(e)))
     }
 
     #[zbus(property)]
     async fn applied(&self) -> bool {
-        self.status().await.applied
+        self.status().applied
     }
 
     #[zbus(property)]
     async fn ruleset_hash(&self) -> String {
-        self.status().await.hash
+        self.status().hash
     }
 
     #[zbus(property)]
     async fn domain_count(&self) -> u32 {
-        self.status().await.domains
+        self.status().domains
     }
 
     #[zbus(property)]
     async fn policy_count(&self) -> u32 {
-        self.status().await.policies
+        self.status().policies
     }
 
     #[zbus(property)]
     async fn last_applied(&self) -> u64 {
-        self.status().await.last_applied
+        self.status().last_applied
     }
 
     #[zbus(property)]
     async fn last_error(&self) -> String {
-        self.status().await.last_error
+        self.status().last_error
     }
 
     #[zbus(signal)]

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use anklume_dbus::AnklumeError;
 use common::{
-    Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, Served, TestBus, call, cli_apply,
-    eventually, get_property, hash_of, infra_without_policies, preview, text,
+    CAP_NET_ADMIN, Daemon, Files, INFRA, INVALID_INFRA, INVALID_MESSAGE, Net, Served, TestBus,
+    assert_every_thread_confined, call, cli_apply, eventually, get_property, hash_of,
+    infra_without_policies, preview, text,
 };
 use futures_util::StreamExt as _;
 
@@ -72,14 +73,9 @@ async fn apply_preview_properties_and_signals_over_dbus() {
     assert_eq!(signal.args().unwrap().hash, first);
     assert_eq!(proxy.policy_count().await.unwrap(), 0);
 
-    // Confined: every thread has only CAP_NET_ADMIN and no_new_privs.
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", daemon.pid())).unwrap();
-    for task in tasks {
-        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
-        assert!(status.contains("CapEff:\t0000000000001000\n"), "{status}");
-        assert!(status.contains("CapPrm:\t0000000000001000\n"), "{status}");
-        assert!(status.contains("NoNewPrivs:\t1\n"), "{status}");
-    }
+    // Confined: every thread (the blocking ones that ran the applies and
+    // the Preview included) has only CAP_NET_ADMIN and NoNewPrivs.
+    assert!(assert_every_thread_confined(daemon.pid(), CAP_NET_ADMIN) >= 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

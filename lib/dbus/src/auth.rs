@@ -105,15 +105,3 @@ impl Authorizer {
 async fn tokio_timeout<F: std::future::Future>(f: F) -> Option<F::Output> {
     tokio::time::timeout(POLKIT_TIMEOUT, f).await.ok()
 }
-
-/// A daemon's start on the system bus (`DBUS_SYSTEM_BUS_ADDRESS` honoured):
-/// the connection, and the authorizer its mutating calls go through.
-pub async fn connect_system() -> Result<(Connection, Authorizer), String> {
-    let connection = Connection::system()
-        .await
-        .map_err(|e| format!("cannot connect to the system bus: {e}"))?;
-    let auth = Authorizer::new(&connection)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((connection, auth))
-}

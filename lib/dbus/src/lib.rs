@@ -8,5 +8,5 @@ pub mod error;
 pub mod network;
 pub mod snapshot;
 
-pub use auth::{Authorizer, connect_system};
+pub use auth::Authorizer;
 pub use error::AnklumeError;

@@ -49,6 +49,19 @@ pub mod outside;
 mod test_bus;
 pub use test_bus::{TestBus, busctl};
 
+#[path = "../../../../tests/harness/confinement.rs"]
+mod confinement;
+#[allow(unused_imports)] // not every test crate checks threads
+pub use confinement::assert_every_thread_confined;
+
+#[path = "../../../../tests/harness/notify.rs"]
+mod notify;
+#[allow(unused_imports)]
+pub use notify::NotifySocket;
+
+/// CAP_NET_ADMIN as a kernel capability mask: all netd keeps.
+pub const CAP_NET_ADMIN: u64 = 1 << 12;
+
 pub fn run(args: &[&str]) -> Output {
     Command::new(args[0]).args(&args[1..]).output().unwrap()
 }
