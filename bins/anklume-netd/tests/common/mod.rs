@@ -146,70 +146,64 @@ impl Net {
             ("ta-2", "ta", 1, 11),
             ("tb-1", "tb", 2, 10),
         ] {
-            let ns = net.ns(name);
-            net.add_ns(&ns);
-            let (outer, inner) = (format!("v{}", name.replace('-', "")), "eth0");
-            ok(&[
-                "ip", "-n", &host, "link", "add", &outer, "type", "veth", "peer", "name", inner,
-                "netns", &ns,
-            ]);
-            ok(&[
-                "ip",
-                "-n",
-                &host,
-                "link",
-                "set",
-                &outer,
-                "master",
+            net.attach(
+                name,
                 &format!("net-{domain}"),
-                "up",
-            ]);
-            ok(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-            ok(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("10.251.{subnet}.{host_part}/24"),
-                "dev",
-                inner,
-            ]);
-            ok(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("fd51:{subnet}::{host_part}/64"),
-                "dev",
-                inner,
-                "nodad",
-            ]);
-            ok(&["ip", "-n", &ns, "link", "set", inner, "up"]);
-            ok(&[
-                "ip",
-                "-n",
-                &ns,
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("10.251.{subnet}.254"),
-            ]);
-            ok(&[
-                "ip",
-                "-n",
-                &ns,
-                "-6",
-                "route",
-                "add",
-                "default",
-                "via",
-                &format!("fd51:{subnet}::254"),
-            ]);
+                &format!("10.251.{subnet}.{host_part}"),
+                Some(&format!("fd51:{subnet}::{host_part}")),
+            );
         }
         net
+    }
+
+    /// A machine namespace `name` on `bridge` of the host namespace, by
+    /// veth, with `v4` (a /24 whose `.254` is the gateway) and optionally
+    /// `v6` (a /64 whose `::254` is the gateway), default routes included.
+    pub fn attach(&mut self, name: &str, bridge: &str, v4: &str, v6: Option<&str>) {
+        let host = self.ns("host");
+        let ns = self.ns(name);
+        self.add_ns(&ns);
+        let outer = format!("v{}", name.replace('-', ""));
+        ok(&[
+            "ip", "-n", &host, "link", "add", &outer, "type", "veth", "peer", "name", "eth0",
+            "netns", &ns,
+        ]);
+        ok(&[
+            "ip", "-n", &host, "link", "set", &outer, "master", bridge, "up",
+        ]);
+        ok(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        ok(&[
+            "ip",
+            "-n",
+            &ns,
+            "addr",
+            "add",
+            &format!("{v4}/24"),
+            "dev",
+            "eth0",
+        ]);
+        if let Some(v6) = v6 {
+            ok(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                "eth0",
+                "nodad",
+            ]);
+        }
+        ok(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        let gateway4 = format!("{}.254", &v4[..v4.rfind('.').unwrap()]);
+        ok(&["ip", "-n", &ns, "route", "add", "default", "via", &gateway4]);
+        if let Some(v6) = v6 {
+            let gateway6 = format!("{}::254", &v6[..v6.find("::").unwrap()]);
+            ok(&[
+                "ip", "-n", &ns, "-6", "route", "add", "default", "via", &gateway6,
+            ]);
+        }
     }
 
     pub fn ns(&self, name: &str) -> String {

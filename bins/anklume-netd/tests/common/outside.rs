@@ -95,38 +95,7 @@ impl Net {
             bridge,
         ]);
         ok(&["ip", "-n", &host, "link", "set", bridge, "up"]);
-        let ns = self.ns(machine);
-        self.add_ns(&ns);
-        let outer = format!("v{}", machine.replace('-', ""));
-        ok(&[
-            "ip", "-n", &host, "link", "add", &outer, "type", "veth", "peer", "name", "eth0",
-            "netns", &ns,
-        ]);
-        ok(&[
-            "ip", "-n", &host, "link", "set", &outer, "master", bridge, "up",
-        ]);
-        ok(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        ok(&[
-            "ip",
-            "-n",
-            &ns,
-            "addr",
-            "add",
-            &format!("10.251.{subnet}.10/24"),
-            "dev",
-            "eth0",
-        ]);
-        ok(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        ok(&[
-            "ip",
-            "-n",
-            &ns,
-            "route",
-            "add",
-            "default",
-            "via",
-            &format!("10.251.{subnet}.254"),
-        ]);
+        self.attach(machine, bridge, &format!("10.251.{subnet}.10"), None);
     }
 
     /// Deletes a link of the host namespace.
