@@ -116,30 +116,7 @@ impl Net {
             "net.ipv6.conf.all.forwarding=1",
         ]);
         for (domain, subnet) in [("ta", 1), ("tb", 2)] {
-            let bridge = format!("net-{domain}");
-            ok(&["ip", "-n", &host, "link", "add", &bridge, "type", "bridge"]);
-            ok(&[
-                "ip",
-                "-n",
-                &host,
-                "addr",
-                "add",
-                &format!("10.251.{subnet}.254/24"),
-                "dev",
-                &bridge,
-            ]);
-            ok(&[
-                "ip",
-                "-n",
-                &host,
-                "addr",
-                "add",
-                &format!("fd51:{subnet}::254/64"),
-                "dev",
-                &bridge,
-                "nodad",
-            ]);
-            ok(&["ip", "-n", &host, "link", "set", &bridge, "up"]);
+            net.add_bridge(&format!("net-{domain}"), subnet, true);
         }
         for (name, domain, subnet, host_part) in [
             ("ta-1", "ta", 1, 10),
@@ -154,6 +131,22 @@ impl Net {
             );
         }
         net
+    }
+
+    /// A bridge of the host namespace with `10.251.<subnet>.254/24` (and
+    /// `fd51:<subnet>::254/64` with `ipv6`), up.
+    pub fn add_bridge(&self, bridge: &str, subnet: u8, ipv6: bool) {
+        let host = self.ns("host");
+        ok(&["ip", "-n", &host, "link", "add", bridge, "type", "bridge"]);
+        let v4 = format!("10.251.{subnet}.254/24");
+        ok(&["ip", "-n", &host, "addr", "add", &v4, "dev", bridge]);
+        if ipv6 {
+            let v6 = format!("fd51:{subnet}::254/64");
+            ok(&[
+                "ip", "-n", &host, "addr", "add", &v6, "dev", bridge, "nodad",
+            ]);
+        }
+        ok(&["ip", "-n", &host, "link", "set", bridge, "up"]);
     }
 
     /// A machine namespace `name` on `bridge` of the host namespace, by

@@ -4,7 +4,7 @@
 //! and a leftover domain bridge `net-old` with machine `old-1` (a domain
 //! of a previous infra). All inside the test's own namespaces.
 
-use super::{Net, ok, run};
+use super::{Net, ok};
 
 /// The wan side of the uplink.
 pub const WAN: &str = "10.251.200.2";
@@ -82,24 +82,7 @@ impl Net {
 
     /// A bridge with `10.251.<subnet>.254/24` and one machine `.10` on it.
     pub fn add_bridge_machine(&mut self, bridge: &str, machine: &str, subnet: u8) {
-        let host = self.ns("host");
-        ok(&["ip", "-n", &host, "link", "add", bridge, "type", "bridge"]);
-        ok(&[
-            "ip",
-            "-n",
-            &host,
-            "addr",
-            "add",
-            &format!("10.251.{subnet}.254/24"),
-            "dev",
-            bridge,
-        ]);
-        ok(&["ip", "-n", &host, "link", "set", bridge, "up"]);
+        self.add_bridge(bridge, subnet, false);
         self.attach(machine, bridge, &format!("10.251.{subnet}.10"), None);
-    }
-
-    /// Deletes a link of the host namespace.
-    pub fn del_link(&self, name: &str) {
-        let _ = run(&["ip", "-n", &self.ns("host"), "link", "del", name]);
     }
 }
