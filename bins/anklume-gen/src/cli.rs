@@ -51,6 +51,47 @@ those of non-ephemeral resources are PROTECTED and never deleted.")]
     Sync(SyncArgs),
     /// Check the infra and report every problem with its file:line:column.
     Validate(ValidateArgs),
+    /// Write an infra.yml from the running Incus (its REST API).
+    #[command(
+        long_about = "\
+Read the running Incus through its REST API and write an infra.yml that
+validates: one domain per project that holds anklume-shaped resources (a
+managed bridge net-<project> at <base>.<n>.254/24), with its description,
+subnet_id, NAT, profiles and machines (type, description, static IP from
+eth0's ipv4.address, config, devices, profiles, image, ephemeral from
+security.protection.delete). What infra.yml cannot express (instances of
+the default project, foreign projects and bridges, config keys set
+outside anklume, network policies, roles) is listed as comments at the
+top of the file, each with its reason.",
+        after_help = "\
+Examples:
+  anklume-gen import                         # print the infra on stdout
+  anklume-gen import -o infra.yml            # write it (refused if it exists)
+  anklume-gen import --project pro --project perso -o infra.yml --force
+  INCUS_SOCKET=/run/anklume/proxy.sock anklume-gen import   # through anklume-proxy
+
+The file is written atomically. Exit status: 0 written, 1 Incus
+unreachable, a named project not importable, or the file exists."
+    )]
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Import only this project (repeat for more); each must be
+    /// anklume-shaped. Default: every anklume-shaped project.
+    #[arg(long = "project", value_name = "PROJECT")]
+    pub projects: Vec<String>,
+    /// Write the infra to FILE instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace FILE when it exists (default: refuse and write nothing).
+    #[arg(long)]
+    pub force: bool,
+    /// The Incus API socket (the incus client's INCUS_SOCKET; an
+    /// anklume-proxy socket works too).
+    #[arg(long, env = "INCUS_SOCKET", value_name = "PATH", default_value = anklume_incus::DEFAULT_SOCKET)]
+    pub socket: String,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! load and validate the infra, then sync or report.
 
 mod cli;
+mod import;
 mod output;
 
 use std::process::ExitCode;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Import(args) => import::run(&args, &context),
         Command::Validate(args) => match args.format {
             Format::Text => {
                 let Some(loaded) = load_or_report(&args.infra, &context) else {

@@ -259,3 +259,32 @@ fn examples_all_validate() {
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
     }
 }
+
+#[test]
+fn import_says_which_socket_it_could_not_reach_and_never_overwrites() {
+    let s = Scratch::new();
+    let missing = s.path("no-incus.sock");
+    let run: common::Run = s
+        .command(&["import", "-o", "infra.yml"])
+        .env("INCUS_SOCKET", &missing)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&missing.display().to_string()) && run.stderr.contains("ERROR"),
+        "{}",
+        run.stderr
+    );
+    assert!(!s.path("infra.yml").exists());
+
+    s.write("infra.yml", "mine\n");
+    let run = s.run(&["import", "-o", "infra.yml"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("infra.yml: already exists; nothing written (use --force"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(s.read("infra.yml"), "mine\n");
+}
