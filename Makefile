@@ -26,7 +26,7 @@ APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
 .PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
 	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \
 	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
-	netd-preview netd-apply netd-status destroy status
+	netd-preview netd-apply netd-status destroy status flush import-infra upgrade
 
 help:
 	@echo "make sync        generate the Ansible tree from $(INFRA)"
@@ -40,6 +40,9 @@ help:
 	@echo "make check       dry run of apply (--check --diff)"
 	@echo "make status      domains, instances, addresses, isolation state, snapshots"
 	@echo "make destroy [D=<domain>] [YES=1]     delete what apply built (lists it, asks first)"
+	@echo "make flush [YES=1] [FORCE=1]          delete all anklume made for the infra + its nft table; keeps protected machines (docs/lifecycle.md)"
+	@echo "make import-infra [OUT=infra.yml] [FORCE=1]  write an infra from the running Incus (anklume-gen import)"
+	@echo "make upgrade [REF=<remote>/<branch>]  update this checkout (framework files only), then re-sync"
 	@echo "make syntax      ansible-playbook --syntax-check"
 	@echo "make demo        the main job: bring up a small demo infra on this machine, show isolation"
 	@echo "make demo-clean  remove exactly what make demo created"
@@ -107,7 +110,7 @@ debian-image:
 	./scripts/debian-image.sh
 
 # The generator is built first only when no installed one is found.
-$(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),sync sync-dry sync-clean validate tree: $(GEN_BIN))
+$(if $(filter $(GEN_BIN),$(ANKLUME_GEN)),sync sync-dry sync-clean validate tree import-infra: $(GEN_BIN))
 
 sync:
 	$(ANKLUME_GEN) sync $(INFRA) --base-dir $(BASE_DIR)
@@ -171,6 +174,17 @@ check: ansible-deps
 # Undo and status: scripts/destroy.sh and scripts/status.sh.
 destroy:
 	./scripts/destroy.sh $(if $(YES),--yes) $(BASE_DIR) $(D)
+
+# Lifecycle (docs/lifecycle.md): flush, import, upgrade.
+flush:
+	./scripts/flush.sh $(if $(YES),--yes) $(if $(FORCE),--force) $(BASE_DIR)
+
+OUT ?= infra.yml
+import-infra:
+	$(ANKLUME_GEN) import -o $(OUT) $(if $(FORCE),--force) $(addprefix --project ,$(P))
+
+upgrade:
+	ANKLUME_GEN=$(ANKLUME_GEN) ./scripts/upgrade.sh $(REF)
 
 $(if $(filter $(NETD_BIN),$(ANKLUME_NETD)),status: $(NETD_BIN))
 status:

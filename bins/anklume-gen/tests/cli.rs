@@ -282,7 +282,8 @@ fn import_says_which_socket_it_could_not_reach_and_never_overwrites() {
     let run = s.run(&["import", "-o", "infra.yml"]);
     assert_eq!(run.code, 1);
     assert!(
-        run.stderr.contains("infra.yml: already exists; nothing written (use --force"),
+        run.stderr
+            .contains("infra.yml: already exists; nothing written (use --force"),
         "{}",
         run.stderr
     );

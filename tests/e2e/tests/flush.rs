@@ -1,0 +1,224 @@
+//! `make flush` on the real Incus of a host that also holds a foreign
+//! project, a foreign bridge and an instance in the default project: it
+//! refuses on a production host, lists and asks, keeps the protected
+//! machine (and what it uses) without FORCE=1, deletes only the infra's
+//! domains, and deletes the isolation table only when it is anklume's.
+//! The table part runs in a throwaway network namespace, never on the
+//! host's shared table.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_query, repo_root, tag, text};
+
+/// What the test creates outside anklume, removed by name on drop.
+struct Foreign {
+    project: String,
+    bridge: String,
+    instance: String,
+    netns: String,
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            let _ = Command::new(args[0])
+                .args(&args[1..])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        quiet(&[
+            "incus",
+            "delete",
+            "--force",
+            "--project",
+            "default",
+            &self.instance,
+        ]);
+        quiet(&["incus", "project", "delete", &self.project]);
+        quiet(&["incus", "network", "delete", &self.bridge]);
+        quiet(&["ip", "netns", "delete", &self.netns]);
+    }
+}
+
+fn ok(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", text(&out));
+}
+
+/// `make flush ARGS` inside `netns`, with the nesting level `level`.
+fn flush(netns: &str, context: &Path, args: &[&str]) -> (bool, String) {
+    let out: Output = Command::new("ip")
+        .args(["netns", "exec", netns, "make", "-s", "-C"])
+        .arg(repo_root())
+        .arg("flush")
+        .args(args)
+        .env("ANKLUME_CONTEXT_DIR", context)
+        .env(
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            "unix:path=/nonexistent/anklume-e2e-bus",
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.success(), text(&out))
+}
+
+fn table(netns: &str) -> Option<String> {
+    let out = Command::new("ip")
+        .args([
+            "netns", "exec", netns, "nft", "list", "table", "inet", "anklume",
+        ])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn add_table(netns: &str, comment: &str) {
+    ok(&[
+        "ip",
+        "netns",
+        "exec",
+        netns,
+        "nft",
+        &format!("add table inet anklume {{ comment \"{comment}\" ; }}"),
+    ]);
+}
+
+fn exists(path: &str) -> bool {
+    incus_query(path).is_some()
+}
+
+#[test]
+fn flush_removes_only_anklume_resources_and_keeps_protected_machines() {
+    let t = tag();
+    let (a, b) = (format!("e2e{t}f"), format!("e2e{t}g"));
+    let base = free_base_subnet();
+    let keep = format!("{a}-keep");
+    let tail = format!("      {keep}: {{type: lxc, ephemeral: false}}\n");
+    let mut yaml = busybox_infra(&base, &[(&a, 1, Some("")), (&b, 2, Some(""))], "");
+    // The protected machine joins domain a.
+    let a_machine = format!("      {a}-m: {{type: lxc, ip: \"{base}.1.10\"}}\n");
+    yaml = yaml.replace(&a_machine, &format!("{a_machine}{tail}"));
+    let infra = Infra::new(&yaml, &[&a, &b]);
+    infra.sync();
+    infra.apply(&["--tags", "infra"]);
+
+    let foreign = Foreign {
+        project: format!("e2e{t}fp"),
+        bridge: format!("e2e{t}fb"),
+        instance: format!("e2e{t}dflt"),
+        netns: format!("anke2e{t}fl"),
+    };
+    ok(&["incus", "project", "create", &foreign.project]);
+    ok(&[
+        "incus",
+        "network",
+        "create",
+        &foreign.bridge,
+        "ipv4.address=none",
+        "ipv6.address=none",
+    ]);
+    ok(&[
+        "incus",
+        "init",
+        "anklume-test-busybox",
+        &foreign.instance,
+        "--project",
+        "default",
+        "--no-profiles",
+        "--storage",
+        "default",
+    ]);
+    ok(&["ip", "netns", "add", &foreign.netns]);
+    add_table(&foreign.netns, "anklume ruleset 0123abcd");
+    let still_foreign = || {
+        assert!(exists(&format!("/1.0/projects/{}", foreign.project)));
+        assert!(exists(&format!("/1.0/networks/{}", foreign.bridge)));
+        assert!(exists(&format!(
+            "/1.0/instances/{}?project=default",
+            foreign.instance
+        )));
+    };
+
+    let tree = format!("BASE_DIR={}", infra.tree().display());
+    let context = infra.dir.path().join("flush-context");
+    std::fs::create_dir(&context).unwrap();
+
+    // A production host (level 0) is refused without FORCE=1.
+    std::fs::write(context.join("absolute_level"), "0\n").unwrap();
+    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1"]);
+    assert!(!done, "{out}");
+    assert!(
+        out.contains("production host (absolute nesting level 0)"),
+        "{out}"
+    );
+    assert!(
+        exists(&format!("/1.0/instances/{a}-m?project={a}")),
+        "{out}"
+    );
+
+    // Level 1: listed, not confirmed (no terminal, no YES=1), nothing gone.
+    std::fs::write(context.join("absolute_level"), "1\n").unwrap();
+    let (done, out) = flush(&foreign.netns, &context, &[&tree]);
+    assert!(!done, "{out}");
+    for expected in [
+        "make flush would delete:".to_string(),
+        format!("instance {a}-m (RUNNING)"),
+        format!("instance {keep} (RUNNING)"),
+        "KEPT: protected (ephemeral: false); --force deletes it".into(),
+        format!("bridge net-{b}"),
+        "table inet anklume: kept, since protected machines stay".into(),
+        "Not confirmed: nothing deleted".into(),
+    ] {
+        assert!(out.contains(&expected), "{expected} missing:\n{out}");
+    }
+    assert!(
+        !out.contains(&foreign.project) && !out.contains(&foreign.instance),
+        "{out}"
+    );
+    assert!(exists(&format!("/1.0/projects/{b}")));
+
+    // Confirmed: all of b and a's ephemeral machine go; the protected
+    // machine stays with its project, bridge and the table.
+    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1"]);
+    assert!(done, "{out}");
+    assert!(!exists(&format!("/1.0/projects/{b}")), "{out}");
+    assert!(!exists(&format!("/1.0/networks/net-{b}")), "{out}");
+    assert!(
+        !exists(&format!("/1.0/instances/{a}-m?project={a}")),
+        "{out}"
+    );
+    assert!(
+        exists(&format!("/1.0/instances/{keep}?project={a}")),
+        "{out}"
+    );
+    assert!(exists(&format!("/1.0/networks/net-{a}")), "{out}");
+    assert!(table(&foreign.netns).is_some(), "{out}");
+    still_foreign();
+
+    // FORCE=1: the protected machine, its domain and the table go too.
+    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1", "FORCE=1"]);
+    assert!(done, "{out}");
+    assert!(!exists(&format!("/1.0/projects/{a}")), "{out}");
+    assert!(!exists(&format!("/1.0/networks/net-{a}")), "{out}");
+    assert!(table(&foreign.netns).is_none(), "{out}");
+    still_foreign();
+
+    // A table of that name that anklume did not make is never deleted.
+    add_table(&foreign.netns, "someone else's");
+    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1", "FORCE=1"]);
+    assert!(done, "{out}");
+    assert!(
+        out.contains("kept: it has no 'anklume ruleset' comment"),
+        "{out}"
+    );
+    assert!(table(&foreign.netns).is_some(), "{out}");
+    // The user's files are all there.
+    assert!(infra.dir.path().join("infra.yml").exists());
+    assert!(infra.tree().join("group_vars/all.yml").exists());
+    still_foreign();
+}
