@@ -42,21 +42,32 @@ pub async fn read_state(incus: &IncusClient, only: &[String]) -> Result<IncusSta
         if !only.is_empty() && !only.contains(&project.name) {
             continue;
         }
-        let name = project.name.clone();
-        let mut instances = incus.instance_details(&name).await?;
-        instances.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut profiles = incus.profiles(&name).await?;
-        profiles.sort_by(|a, b| a.name.cmp(&b.name));
-        state.projects.push(ProjectState {
-            profiles,
-            images: if instances.is_empty() {
-                Vec::new()
-            } else {
-                incus.images(&name).await?
-            },
-            instances,
-            project,
-        });
+        match read_project(incus, project).await {
+            Ok(p) => state.projects.push(p),
+            // Deleted while we read: it is not there to import any more,
+            // unless the user named it.
+            Err(ImportError::Incus(e)) if e.is_not_found() && only.is_empty() => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(state)
+}
+
+async fn read_project(incus: &IncusClient, project: Project) -> Result<ProjectState, ImportError> {
+    let name = project.name.clone();
+    let mut instances = incus.instance_details(&name).await?;
+    instances.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut profiles = incus.profiles(&name).await?;
+    profiles.sort_by(|a, b| a.name.cmp(&b.name));
+    let images = if instances.is_empty() {
+        Vec::new()
+    } else {
+        incus.images(&name).await?
+    };
+    Ok(ProjectState {
+        project,
+        profiles,
+        instances,
+        images,
+    })
 }

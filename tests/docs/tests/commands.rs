@@ -88,6 +88,27 @@ const NOT_RUN: &[(&str, &str)] = &[
         "make destroy [D=lab]",
         "a synopsis; deletes domains from the host's Incus (after confirmation); tests/e2e/tests/make_targets.rs runs make destroy on a throwaway infra",
     ),
+    // Lifecycle (docs/lifecycle.md): never run against the host here.
+    (
+        "make flush",
+        "deletes every domain of the infra from the host's Incus and the host's isolation table (after confirmation); tests/e2e/tests/flush.rs runs make flush on a throwaway infra, its table in a throwaway network namespace",
+    ),
+    (
+        "make flush YES=1",
+        "deletes every domain of the infra from the host's Incus; tests/e2e/tests/flush.rs runs it on a throwaway infra",
+    ),
+    (
+        "make flush FORCE=1",
+        "deletes every domain of the infra, protected machines included; tests/e2e/tests/flush.rs runs it on a throwaway infra",
+    ),
+    (
+        "make upgrade",
+        "fetches and fast-forwards this checkout from its upstream (needs the network); tests/e2e/tests/upgrade.rs runs it on a scratch clone with a local bare upstream",
+    ),
+    (
+        "apt update && apt upgrade",
+        "upgrades the host's Debian packages (needs a Debian mirror and the anklume package)",
+    ),
     // snapd --sim on a user's own bus (docs/snapshots.md): background
     // processes on the host; bins/anklume-snapd/tests/sim.rs runs the same
     // (a_user_runs_the_sim_on_its_own_session_bus).
@@ -342,6 +363,7 @@ page_tests! {
     ansible => "docs/ansible.md",
     architecture => "docs/architecture.md",
     generator => "docs/generator.md",
+    lifecycle => "docs/lifecycle.md",
     network_isolation => "docs/network-isolation.md",
     snapshots => "docs/snapshots.md",
     example_ai_tools => "examples/ai-tools/README.md",
