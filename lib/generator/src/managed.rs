@@ -142,7 +142,7 @@ fn find_line(text: &str, line: &str, from: usize) -> Option<usize> {
 }
 
 /// The block for a file that has none, laid out byte for byte as the
-/// original generator did, so switching tools on one tree shows no diff:
+/// original generator did, so switching tools on one tree shows no diff (but the version line):
 /// `---`, the block, one empty line, then the file as it was. A file that
 /// already opens with a document start (after comments, blank lines or
 /// directives) keeps it, and the block goes right after it, still followed
