@@ -7,7 +7,7 @@
 # --table; see docs/lifecycle.md.
 #   scripts/destroy.sh [--yes] [--keep-protected] [--table] [--as NAME] BASE_DIR [DOMAIN...]
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 yes=no keep=no table=no as="make destroy"
 while [ $# -gt 0 ]; do
@@ -63,7 +63,7 @@ done
 case "$table_action" in
     delete)
         if [ "$kept" = 1 ]; then
-            table_action=keep-protected
+            table_action="kept-for-protected"
             echo "  (table inet anklume: kept, since protected machines stay and it isolates them)"
         else
             found=1
@@ -86,7 +86,9 @@ if [ "$yes" != yes ]; then
 fi
 status=0
 if [ ${#domains[@]} -gt 0 ]; then
-    scripts/teardown-domains.sh $([ "$keep" = yes ] && echo --keep-protected) "${domains[@]}" || {
+    keep_arg=()
+    [ "$keep" = yes ] && keep_arg=(--keep-protected)
+    scripts/teardown-domains.sh "${keep_arg[@]}" "${domains[@]}" || {
         echo "ERROR: some of it could not be deleted: Incus's messages are above." >&2
         status=1
     }

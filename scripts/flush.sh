@@ -17,7 +17,7 @@
 #
 #   scripts/flush.sh [--yes] [--force] BASE_DIR
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 yes=() force=no
 while [ $# -gt 0 ]; do

@@ -15,7 +15,7 @@
 #
 #   scripts/upgrade.sh [REF]        (ANKLUME_GEN: the generator to sync with)
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 USER_PATHS=(infra.yml infra roles_custom anklume.conf.yml inventory group_vars host_vars)
 

@@ -3,13 +3,25 @@
 //! refuses on a production host, lists and asks, keeps the protected
 //! machine (and what it uses) without FORCE=1, deletes only the infra's
 //! domains, and deletes the isolation table only when it is anklume's.
-//! The table part runs in a throwaway network namespace, never on the
-//! host's shared table.
+//! The table part runs in throwaway network namespaces, never on the
+//! host's shared table; a real anklume-netd on a private bus owns one of
+//! them, and flush leaves it to the daemon.
+
+#[path = "../../harness/test_bus.rs"]
+#[allow(dead_code)]
+mod test_bus;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
-use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_query, repo_root, tag, text};
+use anklume_e2e::{
+    Infra, busybox_infra, free_base_subnet, incus_query, netd_bin, repo_root, tag, text,
+};
+use test_bus::TestBus;
+
+/// No system bus: anklume-netd is not running.
+const NO_BUS: &str = "unix:path=/nonexistent/anklume-e2e-bus";
 
 /// What the test creates outside anklume, removed by name on drop.
 struct Foreign {
@@ -17,6 +29,7 @@ struct Foreign {
     bridge: String,
     instance: String,
     netns: String,
+    netd_netns: String,
 }
 
 impl Drop for Foreign {
@@ -39,6 +52,7 @@ impl Drop for Foreign {
         quiet(&["incus", "project", "delete", &self.project]);
         quiet(&["incus", "network", "delete", &self.bridge]);
         quiet(&["ip", "netns", "delete", &self.netns]);
+        quiet(&["ip", "netns", "delete", &self.netd_netns]);
     }
 }
 
@@ -47,22 +61,67 @@ fn ok(args: &[&str]) {
     assert!(out.status.success(), "{args:?}: {}", text(&out));
 }
 
-/// `make flush ARGS` inside `netns`, with the nesting level `level`.
+/// `make flush ARGS` inside `netns`, with the nesting context `context`.
 fn flush(netns: &str, context: &Path, args: &[&str]) -> (bool, String) {
+    flush_on(NO_BUS, netns, context, args)
+}
+
+fn flush_on(bus: &str, netns: &str, context: &Path, args: &[&str]) -> (bool, String) {
     let out: Output = Command::new("ip")
         .args(["netns", "exec", netns, "make", "-s", "-C"])
         .arg(repo_root())
         .arg("flush")
         .args(args)
         .env("ANKLUME_CONTEXT_DIR", context)
-        .env(
-            "DBUS_SYSTEM_BUS_ADDRESS",
-            "unix:path=/nonexistent/anklume-e2e-bus",
-        )
+        .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
         .stdin(Stdio::null())
         .output()
         .unwrap();
     (out.status.success(), text(&out))
+}
+
+/// `anklume-netd serve` in `netns` on `bus` for `infra`; killed on drop.
+struct Netd(Child);
+
+impl Netd {
+    fn start(bus: &TestBus, netns: &str, infra: &Path, log: &Path) -> Self {
+        let child = Command::new("ip")
+            .args(["netns", "exec", netns])
+            .arg(netd_bin())
+            .args([
+                "serve",
+                "--config",
+                "/nonexistent/anklume.conf.yml",
+                "--infra",
+            ])
+            .arg(infra)
+            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        let netd = Netd(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !test_bus::busctl(bus, None, &["status", "org.anklume.Network1"])
+            .status
+            .success()
+        {
+            assert!(
+                Instant::now() < deadline,
+                "anklume-netd did not start: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        netd
+    }
+}
+
+impl Drop for Netd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn table(netns: &str) -> Option<String> {
@@ -112,6 +171,7 @@ fn flush_removes_only_anklume_resources_and_keeps_protected_machines() {
         bridge: format!("e2e{t}fb"),
         instance: format!("e2e{t}dflt"),
         netns: format!("anke2e{t}fl"),
+        netd_netns: format!("anke2e{t}fn"),
     };
     ok(&["incus", "project", "create", &foreign.project]);
     ok(&[
@@ -181,6 +241,27 @@ fn flush_removes_only_anklume_resources_and_keeps_protected_machines() {
         "{out}"
     );
     assert!(exists(&format!("/1.0/projects/{b}")));
+
+    // anklume-netd runs on the bus and owns its table: flush leaves it to
+    // the daemon, and says what to do.
+    {
+        ok(&["ip", "netns", "add", &foreign.netd_netns]);
+        let bus = TestBus::start();
+        let log = infra.dir.path().join("netd.log");
+        let _netd = Netd::start(
+            &bus,
+            &foreign.netd_netns,
+            &infra.dir.path().join("infra.yml"),
+            &log,
+        );
+        let (done, out) = flush_on(&bus.address, &foreign.netd_netns, &context, &[&tree]);
+        assert!(!done, "{out}");
+        assert!(
+            out.contains("table inet anklume: kept: anklume-netd runs and owns it"),
+            "{out}"
+        );
+        assert!(table(&foreign.netd_netns).is_some(), "{out}");
+    }
 
     // Confirmed: all of b and a's ephemeral machine go; the protected
     // machine stays with its project, bridge and the table.
