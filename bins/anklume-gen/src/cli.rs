@@ -27,6 +27,7 @@ Examples:
   anklume-gen sync infra.yml --dry-run     # show what would change
   anklume-gen sync infra.yml               # write the tree in .
   anklume-gen sync infra/ --base-dir /srv/ansible --clean-orphans
+  anklume-gen import -o infra.yml          # an infra from the running Incus
 
 Environment:
   ANKLUME_CONTEXT_DIR   directory of the nesting context files vm_nested and

@@ -9,6 +9,7 @@
 //! without Incus; [`read_state`] fills one from the API.
 
 mod build;
+mod machine;
 mod state;
 mod write;
 

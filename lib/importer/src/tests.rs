@@ -280,3 +280,26 @@ fn an_empty_host_gives_an_empty_valid_infra() {
     assert!(imported.domains.is_empty());
     parsed(&imported.text);
 }
+
+#[test]
+fn a_firewall_vm_is_imported_as_a_machine_and_its_mode_noted() {
+    let mut s = host();
+    let pro = s
+        .projects
+        .iter_mut()
+        .find(|p| p.project.name == "pro")
+        .unwrap();
+    let mut fw = pro.instances[0].clone();
+    fw.name = "sys-firewall".into();
+    pro.instances.push(fw);
+    let imported = build(&s, &[], &NestingContext::default()).unwrap();
+    assert!(
+        imported
+            .notes
+            .iter()
+            .any(|n| n.starts_with("global.firewall_mode: a machine 'sys-firewall' exists")),
+        "{:?}",
+        imported.notes
+    );
+    assert!(parsed(&imported.text).machine("sys-firewall").is_some());
+}
