@@ -34,11 +34,16 @@ fn import(args: &ImportArgs, context: &NestingContext) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the I/O runtime: {e}"))?;
-    let client = IncusClient::new(args.socket.as_str()).map_err(|e| e.to_string())?;
+    // An empty INCUS_SOCKET means the default, as for the incus client.
+    let socket = match args.socket.as_str() {
+        "" => anklume_incus::DEFAULT_SOCKET,
+        s => s,
+    };
+    let client = IncusClient::new(socket).map_err(|e| e.to_string())?;
     let state = runtime
         .block_on(read_state(&client, &args.projects))
         .map_err(|e| match e {
-            ImportError::Incus(e) => format!("{e} (is Incus running? socket {})", args.socket),
+            ImportError::Incus(e) => format!("{e} (is Incus running, and is {socket} its socket?)"),
             other => other.to_string(),
         })?;
     let imported = build(&state, &args.projects, context).map_err(|e| e.to_string())?;

@@ -30,15 +30,6 @@ pub use types::{
 
 /// Where Incus listens on a Debian host.
 pub const DEFAULT_SOCKET: &str = "/var/lib/incus/unix.socket";
-
-/// The socket to use: `$INCUS_SOCKET` (as the `incus` client reads it, so
-/// an anklume-proxy socket works too), else [`DEFAULT_SOCKET`].
-pub fn socket_from_env() -> String {
-    std::env::var("INCUS_SOCKET")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEFAULT_SOCKET.to_owned())
-}
 /// The host part is ignored over a unix socket but must make a valid URL.
 const BASE: &str = "http://incus";
 /// Longest wait for one background operation.
