@@ -80,6 +80,36 @@ fn flush_on(bus: &str, netns: &str, context: &Path, args: &[&str]) -> (bool, Str
     (out.status.success(), text(&out))
 }
 
+/// `make flush ARGS` on a terminal (`script`), answering `answer`.
+fn flush_typed(netns: &str, context: &Path, args: &[&str], answer: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let make = format!(
+        "make -s -C '{}' flush {}",
+        repo_root().display(),
+        args.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", netns, "script", "-qec", &make, "/dev/null"])
+        .env("ANKLUME_CONTEXT_DIR", context)
+        .env("DBUS_SYSTEM_BUS_ADDRESS", NO_BUS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), text(&out))
+}
+
 /// `anklume-netd serve` in `netns` on `bus` for `infra`; killed on drop.
 struct Netd(Child);
 
@@ -263,9 +293,18 @@ fn flush_removes_only_anklume_resources_and_keeps_protected_machines() {
         assert!(table(&foreign.netd_netns).is_some(), "{out}");
     }
 
-    // Confirmed: all of b and a's ephemeral machine go; the protected
+    // On a terminal: anything but a typed "yes" deletes nothing.
+    let (done, out) = flush_typed(&foreign.netns, &context, &[&tree], "y");
+    assert!(!done, "{out}");
+    assert!(
+        out.contains("Type 'yes'") && out.contains("Nothing deleted."),
+        "{out}"
+    );
+    assert!(exists(&format!("/1.0/projects/{b}")), "{out}");
+
+    // Typed "yes": all of b and a's ephemeral machine go; the protected
     // machine stays with its project, bridge and the table.
-    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1"]);
+    let (done, out) = flush_typed(&foreign.netns, &context, &[&tree], "yes");
     assert!(done, "{out}");
     assert!(!exists(&format!("/1.0/projects/{b}")), "{out}");
     assert!(!exists(&format!("/1.0/networks/net-{b}")), "{out}");
