@@ -250,3 +250,24 @@ fn the_checker_refuses_what_incus_refuses_in_a_closed_project() {
     );
     assert_eq!(check(&project, &accepted), Ok(()));
 }
+
+#[test]
+fn the_projects_role_manages_exactly_the_derived_keys() {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../ansible/collections/ansible_collections/anklume/incus/plugins/module_utils/restrictions.py",
+    );
+    let text = std::fs::read_to_string(python).unwrap();
+    let block = text
+        .split("MANAGED = (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let managed: Vec<&str> = block
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').trim_matches('"'))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(managed, restrictions::KEYS);
+}
