@@ -343,6 +343,7 @@ page_tests! {
     architecture => "docs/architecture.md",
     generator => "docs/generator.md",
     network_isolation => "docs/network-isolation.md",
+    defense_in_depth => "docs/defense-in-depth.md",
     snapshots => "docs/snapshots.md",
     example_ai_tools => "examples/ai-tools/README.md",
     example_developer => "examples/developer/README.md",
