@@ -44,6 +44,22 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Who declares something: named in a finding only (no allocation otherwise).
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Machine(&'a str),
+    Profile(&'a str),
+}
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Machine(m) => write!(f, "machine '{m}'"),
+            Subject::Profile(p) => write!(f, "profile '{p}'"),
+        }
+    }
+}
+
 /// Where a config or device is declared: Incus checks a profile with the
 /// container rules and the VM rules both.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,23 +117,21 @@ impl Needs {
         // anklume's default profile (root disk on a pool, eth0 on the
         // bridge) needs nothing beyond the bridge.
         for profile in &domain.profiles {
-            let subject = format!("profile '{}'", profile.name);
             needs.entity(
                 Entity::Profile,
-                &subject,
+                Subject::Profile(&profile.name),
                 profile.body.get("config"),
                 profile.body.get("devices"),
             );
         }
         for machine in &domain.machines {
-            let subject = format!("machine '{}'", machine.name);
             let entity = match machine.instance_type {
                 InstanceType::Lxc => Entity::Container,
                 InstanceType::Vm => Entity::Vm,
             };
             needs.entity(
                 entity,
-                &subject,
+                Subject::Machine(&machine.name),
                 machine.config.as_ref(),
                 machine.devices.as_ref(),
             );
@@ -130,10 +144,10 @@ impl Needs {
         needs
     }
 
-    fn finding(&mut self, subject: &str, kind: FindingKind, message: String) {
+    fn finding(&mut self, subject: impl fmt::Display, kind: FindingKind, message: String) {
         self.findings.push(Finding {
             domain: self.domain.clone(),
-            subject: subject.to_owned(),
+            subject: subject.to_string(),
             kind,
             message,
         });
@@ -142,7 +156,7 @@ impl Needs {
     fn entity(
         &mut self,
         entity: Entity,
-        subject: &str,
+        subject: Subject<'_>,
         config: Option<&Value>,
         devices: Option<&Value>,
     ) {
@@ -165,7 +179,7 @@ impl Needs {
         }
     }
 
-    fn config_key(&mut self, entity: Entity, subject: &str, key: &str, value: String) {
+    fn config_key(&mut self, entity: Entity, subject: Subject<'_>, key: &str, value: String) {
         if entity.container_rules() {
             match key {
                 "security.privileged" if is_true(&value) => self.privileged = true,
@@ -177,7 +191,7 @@ impl Needs {
             }
         }
         if key == "raw.idmap" {
-            self.raw_idmaps.push((entity, subject.to_owned(), value));
+            self.raw_idmaps.push((entity, subject.to_string(), value));
             return;
         }
         let volatile = entity != Entity::Profile && incus::instance_volatile_lowlevel(key);
@@ -191,7 +205,7 @@ impl Needs {
         }
     }
 
-    fn device(&mut self, subject: &str, name: &str, device: &[(String, String)]) {
+    fn device(&mut self, subject: Subject<'_>, name: &str, device: &[(String, String)]) {
         let get = |k: &str| {
             device
                 .iter()
@@ -227,7 +241,7 @@ impl Needs {
         }
     }
 
-    fn host_disk(&mut self, subject: &str, name: &str, source: &str, shift: bool) {
+    fn host_disk(&mut self, subject: Subject<'_>, name: &str, source: &str, shift: bool) {
         let refused = if source.is_empty() {
             Some(format!(
                 "disk '{name}' has neither a storage pool nor a source: Incus attaches no \
