@@ -205,6 +205,7 @@ lint: ansible-deps
 
 bench:
 	$(CARGO) bench -p anklume-gen --bench sync
+	$(CARGO) bench -p anklume-infra --bench restrictions
 	./scripts/install-test-deps.sh
 	$(CARGO) bench -p anklume-snapd --bench snapshot
 	$(CARGO) bench -p anklume-netpolicy --bench isolation

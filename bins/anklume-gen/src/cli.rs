@@ -14,7 +14,9 @@ declares your isolated domains, and writes the Ansible tree that
 
   group_vars/all.yml       global settings, images, network policies
   inventory/<domain>.yml   the machines of each domain
-  group_vars/<domain>.yml  each domain's Incus project, bridge and subnet
+  group_vars/<domain>.yml  each domain's Incus project, bridge and subnet,
+                           and the project's restrictions (only what the
+                           domain declares; see docs/defense-in-depth.md)
   host_vars/<machine>.yml  each machine's type, IP, profiles, config
 
 Only the section between '# === MANAGED BY infra.yml ===' and

@@ -113,20 +113,39 @@ fn group_vars_describe_project_network_and_profiles() {
     s.sync_ok(&[]);
     assert_eq!(
         s.read("out/group_vars/lab.yml"),
-        managed(
+        managed(&format!(
             "domain_name: lab\ndomain_description: Lab\ndomain_ephemeral: true\nincus_project: lab\n\
              incus_network:\n  name: net-lab\n  subnet: 10.100.1.0/24\n  gateway: 10.100.1.254\n\
-             subnet_id: 1\nincus_profiles:\n  gpu-prof:\n    devices:\n      gpu:\n        type: gpu\n"
-        )
+             subnet_id: 1\nincus_profiles:\n  gpu-prof:\n    devices:\n      gpu:\n        type: gpu\n{}",
+            restrictions("lab", "allow")
+        ))
     );
     assert_eq!(
         s.read("out/group_vars/admin.yml"),
-        managed(
+        managed(&format!(
             "domain_name: admin\ndomain_description: Administration\ndomain_ephemeral: false\n\
              incus_project: admin\nincus_network:\n  name: net-admin\n  subnet: 10.100.0.0/24\n\
-             \x20 gateway: 10.100.0.254\nsubnet_id: 0\n"
-        )
+             \x20 gateway: 10.100.0.254\nsubnet_id: 0\n{}",
+            restrictions("admin", "block")
+        ))
     );
+}
+
+/// The restrictions of a domain that declares nothing special but maybe
+/// a GPU (the derivation is tested in anklume-infra).
+fn restrictions(domain: &str, gpu: &str) -> String {
+    format!(
+        "incus_project_restrictions:\n  restricted: 'true'\n  restricted.backups: block\n  \
+         restricted.cluster.target: block\n  restricted.containers.interception: block\n  \
+         restricted.containers.lowlevel: block\n  restricted.containers.nesting: block\n  \
+         restricted.containers.privilege: unprivileged\n  restricted.devices.disk: managed\n  \
+         restricted.devices.gpu: {gpu}\n  restricted.devices.infiniband: block\n  \
+         restricted.devices.nic: managed\n  restricted.devices.pci: block\n  \
+         restricted.devices.proxy: block\n  restricted.devices.unix-block: block\n  \
+         restricted.devices.unix-char: block\n  restricted.devices.unix-hotplug: block\n  \
+         restricted.devices.usb: block\n  restricted.networks.access: net-{domain}\n  \
+         restricted.snapshots: allow\n  restricted.virtual-machines.lowlevel: block\n"
+    )
 }
 
 #[test]
@@ -141,7 +160,7 @@ fn host_vars_carry_every_machine_key_in_order() {
              instance_ephemeral: false\ninstance_os_image: images:alpine/3.20\ninstance_ip: 10.100.1.10\n\
              instance_gpu: false\ninstance_profiles:\n  - default\n  - gpu-prof\n\
              instance_config:\n  limits.cpu: '2'\n  boot.autostart: true\n\
-             instance_devices:\n  data:\n    type: disk\n    path: /srv\n    source: lab-data\n\
+             instance_devices:\n  data:\n    type: disk\n    path: /srv\n    source: lab-data\n    pool: default\n\
              instance_storage_volumes:\n  lab-data:\n    size: 1GiB\n"
         )
     );

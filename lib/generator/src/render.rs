@@ -164,7 +164,21 @@ pub fn domain_vars(infra: &Infra, domain: &Domain) -> Value {
         // anklume's addition, only when the infra says (nat: / global.nat).
         .optional("domain_nat", domain.nat)
         .optional("incus_profiles", profiles)
+        // anklume's addition: the project's restrictions (the second wall,
+        // docs/defense-in-depth.md), applied by the incus_projects role.
+        .entry("incus_project_restrictions", restrictions(infra, domain))
         .build()
+}
+
+/// The derived restriction keys of the domain's project, as Incus strings.
+fn restrictions(infra: &Infra, domain: &Domain) -> Value {
+    Value::Map(
+        anklume_infra::restrictions::derive(infra, domain)
+            .config
+            .into_iter()
+            .map(|(key, value)| (Value::from(key), Value::from(value)))
+            .collect(),
+    )
 }
 
 pub fn host_vars(machine: &Machine) -> Value {

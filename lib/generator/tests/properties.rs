@@ -309,6 +309,15 @@ fn expected_files(infra: &Infra) -> Vec<(String, Json)> {
                     .collect(),
             );
         }
+        // Every value a string, in the derivation's order (the derivation
+        // itself is tested in anklume-infra).
+        vars["incus_project_restrictions"] = Json::Object(
+            anklume_infra::restrictions::derive(infra, d)
+                .config
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), Json::String(v)))
+                .collect(),
+        );
         files.push((format!("group_vars/{}.yml", d.name), vars));
         for m in &d.machines {
             let mut host = json!({

@@ -18,6 +18,7 @@ pub mod context;
 pub mod diagnostic;
 pub mod location;
 pub mod model;
+pub mod restrictions;
 pub mod source;
 pub mod terminal;
 pub mod value;

@@ -907,7 +907,7 @@ const GPU_DOMAINS: &str = "
           gpu0: {type: gpu}
       plain:
         devices:
-          root: {type: disk, path: /}
+          root: {type: disk, path: /, pool: default}
     machines:
       ai:
         gpu: true

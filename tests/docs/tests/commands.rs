@@ -365,6 +365,7 @@ page_tests! {
     generator => "docs/generator.md",
     lifecycle => "docs/lifecycle.md",
     network_isolation => "docs/network-isolation.md",
+    defense_in_depth => "docs/defense-in-depth.md",
     snapshots => "docs/snapshots.md",
     example_ai_tools => "examples/ai-tools/README.md",
     example_developer => "examples/developer/README.md",

@@ -143,6 +143,7 @@ domains:
             type: disk
             path: /srv
             source: lab-data
+            pool: default
         storage_volumes:
           lab-data: {size: 1GiB}
       lab-client: {}

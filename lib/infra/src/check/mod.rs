@@ -79,12 +79,21 @@ pub(crate) fn check(
         .and_then(|e| checker.network_policies(&e.value, &domains));
     firewall::add_firewall_vm(&mut checker, &mut domains, &global, root);
 
-    checker.report.is_valid().then_some(Infra {
+    let infra = checker.report.is_valid().then_some(Infra {
         project_name,
         global,
         domains,
         network_policies,
-    })
+    })?;
+    // What the domains' project restrictions cannot express is said, never
+    // silently opened (docs/defense-in-depth.md).
+    for finding in crate::restrictions::derive_all(&infra)
+        .into_iter()
+        .flat_map(|r| r.findings)
+    {
+        checker.report.warning(None, finding.to_string());
+    }
+    Some(infra)
 }
 
 /// State shared by the checks: what has been seen so far, for the

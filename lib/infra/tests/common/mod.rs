@@ -1,0 +1,2 @@
+pub mod incus_restrictions;
+pub mod project;
