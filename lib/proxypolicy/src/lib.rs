@@ -24,6 +24,7 @@ mod declared;
 mod filter;
 mod objects;
 mod request;
+mod rule;
 
 pub use decide::{Allowed, Denial, GpuClaim, Rule, Verdict, decide, needs_json_body, rule_of_key};
 pub use declared::{
