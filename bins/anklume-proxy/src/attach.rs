@@ -43,7 +43,11 @@ pub fn attach(args: &AttachArgs) -> Result<(), String> {
     println!(
         "{}: {} (socket {} → /var/run/incus/unix.socket)",
         args.instance,
-        if changed { "attached" } else { "already attached" },
+        if changed {
+            "attached"
+        } else {
+            "already attached"
+        },
         socket.display()
     );
     Ok(())
@@ -55,7 +59,13 @@ fn project_of(args: &AttachArgs) -> Result<String, String> {
     infra
         .machine(&args.instance)
         .map(|m| m.domain.clone())
-        .ok_or_else(|| format!("{} is not a machine of {} (give --project)", args.instance, paths.infra.display()))
+        .ok_or_else(|| {
+            format!(
+                "{} is not a machine of {} (give --project)",
+                args.instance,
+                paths.infra.display()
+            )
+        })
 }
 
 /// The proxy device wanted on the instance.
@@ -75,9 +85,16 @@ async fn run(incus: &Path, project: &str, instance: &str, socket: &Path) -> Resu
     let base = format!("/1.0/instances/{instance}");
     let q = format!("project={project}");
     let current = call_ok(incus, "GET", &format!("{base}?{q}"), None).await?;
-    let leaks = current["devices"].as_object().into_iter().flatten().find(|(_, d)| {
-        d["type"] == "proxy" && d["connect"].as_str().is_some_and(|c| c.contains("/var/lib/incus/") || c.contains("/run/incus/"))
-    });
+    let leaks = current["devices"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .find(|(_, d)| {
+            d["type"] == "proxy"
+                && d["connect"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("/var/lib/incus/") || c.contains("/run/incus/"))
+        });
     if let Some((name, _)) = leaks {
         return Err(format!(
             "{instance} has device {name}, which hands it the host's own Incus socket; remove it first \
@@ -86,18 +103,50 @@ async fn run(incus: &Path, project: &str, instance: &str, socket: &Path) -> Resu
     }
     let mut changed = false;
     // The listening directory and the tmpfiles.d entry, on the instance's disk.
-    let mkdir = [("X-Incus-type", "directory"), ("X-Incus-mode", "0755"), ("X-Incus-uid", "0"), ("X-Incus-gid", "0")];
-    let (status, value) = call(incus, "POST", &format!("{base}/files?{q}&path={LISTEN_DIR}"), None, &mkdir, None).await?;
+    let mkdir = [
+        ("X-Incus-type", "directory"),
+        ("X-Incus-mode", "0755"),
+        ("X-Incus-uid", "0"),
+        ("X-Incus-gid", "0"),
+    ];
+    let (status, value) = call(
+        incus,
+        "POST",
+        &format!("{base}/files?{q}&path={LISTEN_DIR}"),
+        None,
+        &mkdir,
+        None,
+    )
+    .await?;
     if status >= 400 && !value["error"].as_str().unwrap_or("").contains("exists") {
-        return Err(format!("cannot create {LISTEN_DIR} in {instance}: {}", value["error"]));
+        return Err(format!(
+            "cannot create {LISTEN_DIR} in {instance}: {}",
+            value["error"]
+        ));
     }
     let same = file_text(incus, &base, &q).await.as_deref() == Some(TMPFILES_TEXT);
     if !same {
-        let file = [("X-Incus-type", "file"), ("X-Incus-mode", "0644"), ("X-Incus-uid", "0"), ("X-Incus-gid", "0"), ("X-Incus-write", "overwrite")];
-        let (status, value) =
-            call(incus, "POST", &format!("{base}/files?{q}&path={TMPFILES}"), None, &file, Some(TMPFILES_TEXT.into())).await?;
+        let file = [
+            ("X-Incus-type", "file"),
+            ("X-Incus-mode", "0644"),
+            ("X-Incus-uid", "0"),
+            ("X-Incus-gid", "0"),
+            ("X-Incus-write", "overwrite"),
+        ];
+        let (status, value) = call(
+            incus,
+            "POST",
+            &format!("{base}/files?{q}&path={TMPFILES}"),
+            None,
+            &file,
+            Some(TMPFILES_TEXT.into()),
+        )
+        .await?;
         if status >= 400 {
-            return Err(format!("cannot write {TMPFILES} in {instance}: {}", value["error"]));
+            return Err(format!(
+                "cannot write {TMPFILES} in {instance}: {}",
+                value["error"]
+            ));
         }
         changed = true;
     }

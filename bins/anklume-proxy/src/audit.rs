@@ -4,7 +4,13 @@
 use anklume_proxypolicy::Verdict;
 use serde_json::json;
 
-pub fn line(method: &str, path: &str, verdict: &Verdict, status: Option<u16>, detail: Option<&str>) -> String {
+pub fn line(
+    method: &str,
+    path: &str,
+    verdict: &Verdict,
+    status: Option<u16>,
+    detail: Option<&str>,
+) -> String {
     json!({
         "audit": if verdict.is_allowed() && detail.is_none() { "allow" } else { "deny" },
         "method": method,

@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use anklume_daemon::LastValid;
-use anklume_proxypolicy::{Declared, Request as PolicyRequest, Rule, Verdict, decide, filter_list, needs_json_body};
+use anklume_proxypolicy::{
+    Declared, Request as PolicyRequest, Rule, Verdict, decide, filter_list, needs_json_body,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -45,11 +47,18 @@ impl Proxy {
     }
 
     fn owns(&self, id: &str) -> bool {
-        self.operations.lock().unwrap_or_else(PoisonError::into_inner).0.contains(id)
+        self.operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .contains(id)
     }
 
     fn remember(&self, id: &str) {
-        let mut ops = self.operations.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ops = self
+            .operations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if ops.0.insert(id.to_string()) {
             ops.1.push_back(id.to_string());
             if ops.1.len() > MAX_OPERATIONS
@@ -74,7 +83,10 @@ pub fn error(status: StatusCode, message: &str) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(full("")))
 }
 
-pub async fn handle(proxy: Arc<Proxy>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    proxy: Arc<Proxy>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -101,13 +113,21 @@ async fn serve(
         let bytes = Limited::new(body, MAX_JSON)
             .collect()
             .await
-            .map_err(|e| (StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")))?
+            .map_err(|e| {
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {e}"),
+                )
+            })?
             .to_bytes();
         let value = if bytes.is_empty() {
             None
         } else {
             Some(serde_json::from_slice::<Value>(&bytes).map_err(|e| {
-                (StatusCode::BAD_REQUEST, format!("anklume-proxy: denied: the body is not JSON: {e}"))
+                (
+                    StatusCode::BAD_REQUEST,
+                    format!("anklume-proxy: denied: the body is not JSON: {e}"),
+                )
             })?)
         };
         (value, full(bytes))
@@ -116,21 +136,39 @@ async fn serve(
     };
     let current = current_object(proxy, method, path, query).await;
     let declared = proxy.declared.get();
-    let request = PolicyRequest::new(method, path, query, json_body.as_ref()).with_current(current.as_ref());
+    let request =
+        PolicyRequest::new(method, path, query, json_body.as_ref()).with_current(current.as_ref());
+    let fingerprint = image_fingerprint(proxy, &declared, &request).await;
+    let request = request.with_image_fingerprint(fingerprint.as_deref());
     let verdict = decide(&declared, &request, &|id| proxy.owns(id));
     let mutating = !matches!(method, "GET" | "HEAD");
     let allowed = match &verdict.outcome {
         Ok(allowed) => allowed.clone(),
         Err(denial) => {
-            audit::log(method, path_query(path, query).as_str(), &verdict, Some(403), None);
+            audit::log(
+                method,
+                path_query(path, query).as_str(),
+                &verdict,
+                Some(403),
+                None,
+            );
             return Ok(error(StatusCode::FORBIDDEN, &denial.message));
         }
     };
     for claim in &allowed.gpu_claims {
         if let Err(why) = proxy.gpu.claim(&claim.instance, &claim.gpu).await {
             let message = format!("anklume-proxy: denied: {why}");
-            let gpu_verdict = Verdict { rule: Rule::Gpu, ..verdict.clone() };
-            audit::log(method, &path_query(path, query), &gpu_verdict, Some(403), Some(&message));
+            let gpu_verdict = Verdict {
+                rule: Rule::Gpu,
+                ..verdict.clone()
+            };
+            audit::log(
+                method,
+                &path_query(path, query),
+                &gpu_verdict,
+                Some(403),
+                Some(&message),
+            );
             return Ok(error(StatusCode::FORBIDDEN, &message));
         }
     }
@@ -146,16 +184,29 @@ async fn serve(
         .map_err(|e| (StatusCode::BAD_GATEWAY, e))?;
     let status = resp.status();
     if mutating {
-        audit::log(method, &path_query(path, query), &verdict, Some(status.as_u16()), None);
+        audit::log(
+            method,
+            &path_query(path, query),
+            &verdict,
+            Some(status.as_u16()),
+            None,
+        );
     }
     if status == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_side) = client_side else {
-            return Err((StatusCode::BAD_GATEWAY, "incusd switched protocols unasked".into()));
+            return Err((
+                StatusCode::BAD_GATEWAY,
+                "incusd switched protocols unasked".into(),
+            ));
         };
         let upstream_side = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
             if let (Ok(client), Ok(server)) = (client_side.await, upstream_side.await) {
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(server)).await;
+                let _ = tokio::io::copy_bidirectional(
+                    &mut TokioIo::new(client),
+                    &mut TokioIo::new(server),
+                )
+                .await;
             }
         });
         let (parts, _) = resp.into_parts();
@@ -190,24 +241,59 @@ async fn serve(
 }
 
 fn path_query(path: &str, query: &str) -> String {
-    if query.is_empty() { path.to_string() } else { format!("{path}?{query}") }
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
 }
 
-/// For an update of an instance, network or profile: the object as incusd
+/// For an update of an instance, network, profile or project: the object as incusd
 /// has it now (its `volatile.*`/`image.*` keys may be sent back unchanged).
 async fn current_object(proxy: &Proxy, method: &str, path: &str, query: &str) -> Option<Value> {
     if !matches!(method, "PUT" | "PATCH") {
         return None;
     }
     let s: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if !matches!(s.as_slice(), ["1.0", "instances" | "networks" | "profiles", _]) {
+    if !matches!(
+        s.as_slice(),
+        ["1.0", "instances" | "networks" | "profiles" | "projects", _]
+    ) {
         return None;
     }
     // Only the project parameter travels: the read is the same object.
-    let project: Vec<&str> = query.split('&').filter(|p| p.starts_with("project=")).collect();
+    let project: Vec<&str> = query
+        .split('&')
+        .filter(|p| p.starts_with("project="))
+        .collect();
     let target = path_query(path, &project.join("&"));
     match upstream::call(&proxy.incus, "GET", &target, None, &[], None).await {
         Ok((200, value)) => Some(value["metadata"].clone()),
+        _ => None,
+    }
+}
+
+/// For an instance create from a local image given by fingerprint (what
+/// `incus launch ALIAS` sends): the fingerprint the declared alias points to.
+async fn image_fingerprint(
+    proxy: &Proxy,
+    declared: &Declared,
+    req: &PolicyRequest<'_>,
+) -> Option<String> {
+    if req.method != "POST" || req.segments.as_deref()? != ["1.0", "instances"] {
+        return None;
+    }
+    let body = req.body?;
+    body["source"]["fingerprint"].as_str()?;
+    let name = body["name"].as_str()?;
+    let project = req.project()?;
+    let alias = declared.instance(project, name)?.image.as_deref()?;
+    let path = format!(
+        "/1.0/images/aliases/{}?project={project}",
+        alias.replace('/', "%2F")
+    );
+    match upstream::call(&proxy.incus, "GET", &path, None, &[], None).await {
+        Ok((200, value)) => value["metadata"]["target"].as_str().map(str::to_string),
         _ => None,
     }
 }

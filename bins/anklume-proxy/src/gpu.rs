@@ -26,7 +26,13 @@ impl GpuAdmission for Gpud {
             };
             let conn = zbus::Connection::system().await.map_err(|e| absent(&e))?;
             let reply = conn
-                .call_method(Some(BUS_NAME), OBJECT_PATH, Some(BUS_NAME), "Claim", &(instance, gpu))
+                .call_method(
+                    Some(BUS_NAME),
+                    OBJECT_PATH,
+                    Some(BUS_NAME),
+                    "Claim",
+                    &(instance, gpu),
+                )
                 .await;
             match reply {
                 Ok(_) => Ok(()),

@@ -60,20 +60,26 @@ async fn run(started: Started, listen: Option<PathBuf>, incus: PathBuf) -> Resul
     let Started {
         paths, mut signals, ..
     } = started;
-    let declared = load(&started_infra(&paths)).map_err(|e| DaemonError::io("read the infra", std::io::Error::other(e)))?;
+    let declared = load(&started_infra(&paths))
+        .map_err(|e| DaemonError::io("read the infra", std::io::Error::other(e)))?;
     let proxy = Arc::new(Proxy::new(declared, incus, Box::new(Gpud)));
     let listener = listener(listen.as_deref())?;
     eprintln!(
         "{NAME}: serving {} projects of {} on {}",
         proxy.declared.get().projects.len(),
         paths.infra.display(),
-        listen.as_deref().map_or_else(|| "the socket systemd passed".into(), |p| p.display().to_string())
+        listen.as_deref().map_or_else(
+            || "the socket systemd passed".into(),
+            |p| p.display().to_string()
+        )
     );
     let accept = {
         let proxy = Arc::clone(&proxy);
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let proxy = Arc::clone(&proxy);
                 tokio::spawn(async move {
                     let service = service_fn(move |req| handle(Arc::clone(&proxy), req));
@@ -93,7 +99,11 @@ async fn run(started: Started, listen: Option<PathBuf>, incus: PathBuf) -> Resul
             let (now, error) = proxy.declared.update(load(&paths));
             match error {
                 Some(e) => eprintln!("{NAME}: reload: keeping the last valid infra: {e}"),
-                None => eprintln!("{NAME}: reloaded {} ({} projects)", paths.infra.display(), now.projects.len()),
+                None => eprintln!(
+                    "{NAME}: reloaded {} ({} projects)",
+                    paths.infra.display(),
+                    now.projects.len()
+                ),
             }
         }
     })
@@ -111,7 +121,10 @@ fn started_infra(paths: &Paths) -> Paths {
 
 /// Whether systemd passed the listening socket (LISTEN_PID is us).
 fn activated() -> bool {
-    std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id())
+    std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id())
         && std::env::var("LISTEN_FDS").is_ok_and(|n| n == "1")
 }
 
@@ -119,7 +132,8 @@ fn listener(listen: Option<&Path>) -> Result<UnixListener, DaemonError> {
     let io = |what, e| DaemonError::io(what, e);
     if activated() {
         let std = activation::first_socket();
-        std.set_nonblocking(true).map_err(|e| io("use systemd's socket", e))?;
+        std.set_nonblocking(true)
+            .map_err(|e| io("use systemd's socket", e))?;
         return UnixListener::from_std(std).map_err(|e| io("use systemd's socket", e));
     }
     let Some(path) = listen else {

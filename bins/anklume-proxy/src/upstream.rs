@@ -14,7 +14,9 @@ use tokio::net::UnixStream;
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Sends `req` to incusd on a fresh connection.
@@ -69,7 +71,10 @@ pub async fn call(
         .await
         .map_err(|e| format!("incusd: {e}"))?
         .to_bytes();
-    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
 }
 
 /// A call that must succeed; background operations are waited for.
@@ -84,7 +89,15 @@ pub async fn call_ok(
     if status == 202
         && let Some(op) = value.get("operation").and_then(Value::as_str)
     {
-        let (s, v) = call(socket, "GET", &format!("{op}/wait?timeout=120"), None, &[], None).await?;
+        let (s, v) = call(
+            socket,
+            "GET",
+            &format!("{op}/wait?timeout=120"),
+            None,
+            &[],
+            None,
+        )
+        .await?;
         check(s, &v, method, path_and_query)?;
         if let Some(err) = v["metadata"]["err"].as_str().filter(|e| !e.is_empty()) {
             return Err(format!("{method} {path_and_query}: {err}"));

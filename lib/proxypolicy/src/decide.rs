@@ -190,7 +190,7 @@ fn route(
                     check_config(
                         &Subject {
                             what: &format!("project {name}"),
-                            current: None,
+                            current: req.current,
                         },
                         body.get("config"),
                         &p.config,
@@ -302,7 +302,7 @@ fn networks(
             };
             if body
                 .get("type")
-                .is_some_and(|t| t.as_str() != Some("bridge"))
+                .is_some_and(|t| !matches!(t.as_str(), Some("bridge" | "")))
             {
                 return deny(
                     Rule::UndeclaredNetwork,

@@ -120,9 +120,17 @@ fn create(
         );
     }
     let source = body.get("source");
-    let get = |k: &str| source.and_then(|s| s.get(k)).and_then(Value::as_str);
-    if get("type") != Some("image") || get("alias").is_none() || get("alias") != i.image.as_deref()
-    {
+    let get = |k: &str| {
+        source
+            .and_then(|s| s.get(k))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let by_alias = get("alias").is_some() && get("alias") == i.image.as_deref();
+    let by_fingerprint = get("alias").is_none()
+        && get("fingerprint").is_some()
+        && get("fingerprint") == req.image_fingerprint;
+    if get("type") != Some("image") || !(by_alias || by_fingerprint) {
         let shown = source.map_or_else(|| "none".to_string(), Value::to_string);
         return deny(
             Rule::ImageSource,
@@ -130,7 +138,7 @@ fn create(
         );
     }
     if let Some(k) = [
-        "fingerprint",
+        "server",
         "properties",
         "base-image",
         "source",
@@ -140,7 +148,7 @@ fn create(
     .find(|k| {
         source
             .and_then(|s| s.get(**k))
-            .is_some_and(|v| !v.is_null() && v != "")
+            .is_some_and(|v| !v.is_null() && v != "" && v != false)
     }) {
         return deny(
             Rule::ImageSource,

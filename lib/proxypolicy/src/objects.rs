@@ -1,9 +1,10 @@
 //! Whether an object body (config, devices, profiles) stays within its
 //! declaration: every key declared with the same value, every device
 //! declared and its keys a subset of the declared ones with equal values.
-//! Incus's own `volatile.*` and `image.*` keys may only be sent back
-//! unchanged (an update carries them from the current object); anklume's
-//! `user.anklume.*` keys are free.
+//! An update may send back any key unchanged (a whole-object PUT carries
+//! what Incus or the host's admin set); Incus's own `volatile.*` and
+//! `image.*` keys may never be changed; anklume's `user.anklume.*` keys are
+//! free.
 
 use serde_json::{Map, Value};
 
@@ -68,15 +69,17 @@ pub fn check_config(
         let Some(text) = value.as_str() else {
             return Err(Denial::new(Rule::BadBody, format!("{key} is not a string")));
         };
+        // Sent back as it is now: not a change (a whole-object PUT carries
+        // every key Incus or the host's admin set).
+        let now = subject
+            .current
+            .and_then(|c| c.get("config"))
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_str);
+        if now == Some(text) {
+            continue;
+        }
         if incus_set(key) {
-            let now = subject
-                .current
-                .and_then(|c| c.get("config"))
-                .and_then(|c| c.get(key))
-                .and_then(Value::as_str);
-            if now == Some(text) {
-                continue;
-            }
             return Err(subject.deny(Rule::IncusKey, key));
         }
         if declared.get(key).map(String::as_str) != Some(text) {
@@ -118,6 +121,14 @@ pub fn check_devices(
         let device = as_object(device, &format!("device {name}"))?;
         let kind = device.get("type").and_then(Value::as_str).unwrap_or("");
         let field = || format!("device {name} (type {kind})");
+        let now = subject
+            .current
+            .and_then(|c| c.get("devices"))
+            .and_then(|d| d.get(name))
+            .and_then(Value::as_object);
+        if now == Some(device) && kind != "gpu" {
+            continue;
+        }
         let Some(wanted) = declared.get(name) else {
             return Err(subject.deny(device_rule(device, bridge), &field()));
         };
@@ -169,15 +180,27 @@ pub fn check_profiles(
 /// caller, those in `ignored` are read-only ones Incus ignores (a client
 /// may send back a whole object); anything else is refused.
 pub fn check_fields(body: &Map<String, Value>, known: &[&str]) -> Result<(), Denial> {
-    match body
-        .keys()
-        .find(|k| !known.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str()))
-    {
-        Some(k) => Err(Denial::new(
+    let unknown = body.iter().find(|(k, v)| {
+        !known.contains(&k.as_str()) && !READ_ONLY.contains(&k.as_str()) && !empty(v)
+    });
+    match unknown {
+        Some((k, _)) => Err(Denial::new(
             Rule::BadBody,
             format!("field {k} is not allowed"),
         )),
         None => Ok(()),
+    }
+}
+
+/// A field a client sends with its zero value (`"instance_type": ""`).
+fn empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
     }
 }
 

@@ -14,10 +14,14 @@ pub struct Request<'a> {
     pub segments: Option<Vec<String>>,
     pub query: Vec<(String, String)>,
     pub body: Option<&'a Value>,
-    /// The object as Incus has it now (updates of instances, networks and
-    /// profiles): Incus's own `volatile.*`/`image.*` keys may be sent back
-    /// only unchanged.
+    /// The object as Incus has it now (updates of instances, networks,
+    /// profiles and projects): keys and devices sent back unchanged are not
+    /// changes.
     pub current: Option<&'a Value>,
+    /// For an instance create: the fingerprint the declared image alias
+    /// points to (clients send the fingerprint of a local image instead of
+    /// its alias).
+    pub image_fingerprint: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -29,7 +33,13 @@ impl<'a> Request<'a> {
             query: query_pairs(query),
             body,
             current: None,
+            image_fingerprint: None,
         }
+    }
+
+    pub fn with_image_fingerprint(mut self, fingerprint: Option<&'a str>) -> Self {
+        self.image_fingerprint = fingerprint;
+        self
     }
 
     pub fn with_current(mut self, current: Option<&'a Value>) -> Self {

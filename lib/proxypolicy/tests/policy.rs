@@ -391,3 +391,31 @@ fn incus_keys_may_only_be_sent_back_unchanged_and_gpus_need_a_claim() {
         }]
     );
 }
+
+#[test]
+fn sent_back_unchanged_is_no_change_and_local_images_go_by_fingerprint() {
+    use anklume_proxypolicy::{Request, decide};
+    let d = declared(INFRA);
+    // A whole-project PUT carries the key Incus added itself.
+    let current =
+        json!({"config": {"features.storage.buckets": "true", "features.images": "false"}});
+    let body = json!({"config": {"features.storage.buckets": "true", "features.images": "false"}});
+    let req =
+        Request::new("PUT", "/1.0/projects/pro", "", Some(&body)).with_current(Some(&current));
+    assert!(decide(&d, &req, &|_| false).is_allowed());
+    let body = json!({"config": {"features.storage.buckets": "true", "restricted": "true"}});
+    let req =
+        Request::new("PUT", "/1.0/projects/pro", "", Some(&body)).with_current(Some(&current));
+    assert_eq!(decide(&d, &req, &|_| false).rule, Rule::ProjectRestrictions);
+    // `incus launch ALIAS` sends the local image's fingerprint.
+    let body = json!({"name": "perso-web", "source": {"type": "image", "fingerprint": "abc"}});
+    let req = Request::new("POST", "/1.0/instances", "project=perso", Some(&body));
+    assert_eq!(decide(&d, &req, &|_| false).rule, Rule::ImageSource);
+    let req = req.with_image_fingerprint(Some("abc"));
+    assert!(decide(&d, &req, &|_| false).is_allowed());
+    let req = req.with_image_fingerprint(Some("other"));
+    assert_eq!(decide(&d, &req, &|_| false).rule, Rule::ImageSource);
+    let body = json!({"name": "perso-web", "source": {"type": "image", "alias": "debian/13", "server": "https://evil"}});
+    let req = Request::new("POST", "/1.0/instances", "project=perso", Some(&body));
+    assert_eq!(decide(&d, &req, &|_| false).rule, Rule::ImageSource);
+}
