@@ -20,7 +20,12 @@ fn site_yml_applies_the_infra_through_the_proxy_alone() {
     let env = [("INCUS_SOCKET", socket.as_str())];
     let tags = ["--tags", "infra,provision"];
     let first = infra.playbook_in(None, &env, &tags);
-    assert!(first.ok, "first run:\n{}\nproxy:\n{}", first.text, proxy.log_text());
+    assert!(
+        first.ok,
+        "first run:\n{}\nproxy:\n{}",
+        first.text,
+        proxy.log_text()
+    );
     assert!(first.changed() > 0);
     let state = common::direct_query(&format!("/1.0/instances/{name}-m/state?project={name}"));
     assert!(state.contains("Running"), "{state}");
@@ -28,6 +33,9 @@ fn site_yml_applies_the_infra_through_the_proxy_alone() {
     assert!(second.ok, "second run:\n{}", second.text);
     assert_eq!(second.changed(), 0, "second run:\n{}", second.text);
     let log = proxy.log_text();
-    assert!(!log.contains(r#""audit":"deny""#), "the proxy refused a request of the roles:\n{log}");
+    assert!(
+        !log.contains(r#""audit":"deny""#),
+        "the proxy refused a request of the roles:\n{log}"
+    );
     assert!(log.contains(r#""rule":"declared""#), "{log}");
 }

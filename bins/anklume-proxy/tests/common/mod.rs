@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use anklume_e2e::{Infra, busybox_infra, free_base_subnet, tag, text};
 
 pub struct Proxy {
@@ -22,6 +23,11 @@ impl Proxy {
     pub fn start(infra: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("proxy.sock");
+        Self::start_at(infra, dir, socket)
+    }
+
+    /// [`Proxy::start`] listening on `socket` (a restart keeps its path).
+    pub fn start_at(infra: &Path, dir: tempfile::TempDir, socket: PathBuf) -> Self {
         let log = dir.path().join("proxy.log");
         let child = Command::new(env!("CARGO_BIN_EXE_anklume-proxy"))
             .args([
@@ -48,7 +54,7 @@ impl Proxy {
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !proxy.socket.exists() {
+        while UnixStream::connect(&proxy.socket).is_err() {
             assert!(Instant::now() < deadline, "no socket: {}", proxy.log_text());
             std::thread::sleep(Duration::from_millis(20));
         }
