@@ -38,7 +38,13 @@ struct Lab(String);
 impl Drop for Lab {
     fn drop(&mut self) {
         for i in 1..=INSTANCES {
-            let _ = common::direct(&["delete", "--force", &format!("c{i:02}"), "--project", &self.0]);
+            let _ = common::direct(&[
+                "delete",
+                "--force",
+                &format!("c{i:02}"),
+                "--project",
+                &self.0,
+            ]);
         }
         let _ = common::direct(&["project", "delete", &self.0]);
     }
@@ -48,7 +54,9 @@ type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(socket: &Path) -> Sender {
     let stream = UnixStream::connect(socket).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
     tokio::spawn(conn);
     sender
 }
@@ -108,7 +116,13 @@ async fn execs(socket: PathBuf, project: &str) -> Vec<Duration> {
     let mut lat = Vec::new();
     for _ in 0..EXECS {
         let t = Instant::now();
-        let (status, op) = request(&mut s, "POST", &format!("/1.0/instances/c01/exec?project={project}"), body).await;
+        let (status, op) = request(
+            &mut s,
+            "POST",
+            &format!("/1.0/instances/c01/exec?project={project}"),
+            body,
+        )
+        .await;
         assert_eq!(status, 202, "{}", String::from_utf8_lossy(&op));
         let op: Value = serde_json::from_slice(&op).unwrap();
         let wait = format!("{}/wait?timeout=30", op["operation"].as_str().unwrap());
@@ -130,14 +144,32 @@ async fn main() -> ExitCode {
     let lab = Lab(project.clone());
     eprintln!("creating project {project} with {INSTANCES} containers…");
     let ok = |out: std::process::Output| assert!(out.status.success(), "{}", common::text(&out));
-    ok(common::direct(&["project", "create", &project, "-c", "features.profiles=false", "-c", "features.images=false"]));
+    ok(common::direct(&[
+        "project",
+        "create",
+        &project,
+        "-c",
+        "features.profiles=false",
+        "-c",
+        "features.images=false",
+    ]));
     for i in 1..=INSTANCES {
-        ok(common::direct(&["init", "anklume-test-busybox", &format!("c{i:02}"), "--project", &project,
-            "--storage", "default", "--no-profiles"]));
+        ok(common::direct(&[
+            "init",
+            "anklume-test-busybox",
+            &format!("c{i:02}"),
+            "--project",
+            &project,
+            "--storage",
+            "default",
+            "--no-profiles",
+        ]));
     }
     ok(common::direct(&["start", "c01", "--project", &project]));
     let dir = tempfile::tempdir().unwrap();
-    let machines: String = (1..=INSTANCES).map(|i| format!("      c{i:02}: {{type: lxc}}\n")).collect();
+    let machines: String = (1..=INSTANCES)
+        .map(|i| format!("      c{i:02}: {{type: lxc}}\n"))
+        .collect();
     let infra = dir.path().join("infra.yml");
     std::fs::write(&infra, format!(
         "project_name: b\nglobal: {{default_os_image: anklume-test-busybox}}\ndomains:\n  {project}:\n    subnet_id: 1\n    machines:\n{machines}"
@@ -148,8 +180,14 @@ async fn main() -> ExitCode {
     lists(direct.clone(), &project).await;
     lists(proxy.socket.clone(), &project).await;
 
-    let (mut d_rate, mut p_rate, mut d_lat, mut p_lat, mut d_exec, mut p_exec) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut d_rate, mut p_rate, mut d_lat, mut p_lat, mut d_exec, mut p_exec) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     for _ in 0..ROUNDS {
         let (r, l) = lists(direct.clone(), &project).await;
         d_rate.push(r);
@@ -168,17 +206,42 @@ async fn main() -> ExitCode {
         v[v.len() / 2]
     };
     let (dr, pr) = (median(&mut d_rate), median(&mut p_rate));
-    println!("GET /1.0/instances?recursion=1 ({INSTANCES} instances, {CLIENTS} clients, {ROUNDS}x{LIST_REQUESTS} requests each way)");
-    println!("  direct: {dr:.0} req/s, p50 {}, p99 {}", ms(pct(&d_lat, 0.5)), ms(pct(&d_lat, 0.99)));
-    println!("  proxy:  {pr:.0} req/s, p50 {}, p99 {}", ms(pct(&p_lat, 0.5)), ms(pct(&p_lat, 0.99)));
+    println!(
+        "GET /1.0/instances?recursion=1 ({INSTANCES} instances, {CLIENTS} clients, {ROUNDS}x{LIST_REQUESTS} requests each way)"
+    );
+    println!(
+        "  direct: {dr:.0} req/s, p50 {}, p99 {}",
+        ms(pct(&d_lat, 0.5)),
+        ms(pct(&d_lat, 0.99))
+    );
+    println!(
+        "  proxy:  {pr:.0} req/s, p50 {}, p99 {}",
+        ms(pct(&p_lat, 0.5)),
+        ms(pct(&p_lat, 0.99))
+    );
     let ratio = pr / dr;
     let overhead = pct(&p_lat, 0.99).as_secs_f64() - pct(&d_lat, 0.99).as_secs_f64();
-    println!("  throughput proxy/direct {:.1}% (target >= 90%), p99 overhead {:.2} ms (target < 1 ms)", ratio * 100.0, overhead * 1e3);
+    println!(
+        "  throughput proxy/direct {:.1}% (target >= 90%), p99 overhead {:.2} ms (target < 1 ms)",
+        ratio * 100.0,
+        overhead * 1e3
+    );
     println!("exec round trip (POST exec + operation wait, {ROUNDS}x{EXECS} each way)");
-    println!("  direct: p50 {}, p99 {}", ms(pct(&d_exec, 0.5)), ms(pct(&d_exec, 0.99)));
-    println!("  proxy:  p50 {}, p99 {}", ms(pct(&p_exec, 0.5)), ms(pct(&p_exec, 0.99)));
+    println!(
+        "  direct: p50 {}, p99 {}",
+        ms(pct(&d_exec, 0.5)),
+        ms(pct(&d_exec, 0.99))
+    );
+    println!(
+        "  proxy:  p50 {}, p99 {}",
+        ms(pct(&p_exec, 0.5)),
+        ms(pct(&p_exec, 0.99))
+    );
     let exec_overhead = pct(&p_exec, 0.99).as_secs_f64() - pct(&d_exec, 0.99).as_secs_f64();
-    println!("  p99 overhead {:.2} ms (target < 1 ms)", exec_overhead * 1e3);
+    println!(
+        "  p99 overhead {:.2} ms (target < 1 ms)",
+        exec_overhead * 1e3
+    );
     drop(proxy);
     drop(lab);
     ExitCode::SUCCESS
