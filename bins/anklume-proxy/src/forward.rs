@@ -178,6 +178,14 @@ async fn serve(
         *shell.extensions_mut() = std::mem::take(&mut parts.extensions);
         hyper::upgrade::on(shell)
     });
+    if let Some(query) = &allowed.query {
+        parts.uri = format!("{path}?{query}").parse().map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("cannot rewrite the query: {e}"),
+            )
+        })?;
+    }
     let forwarded = Request::from_parts(parts, body);
     let mut resp = upstream::send(&proxy.incus, forwarded)
         .await

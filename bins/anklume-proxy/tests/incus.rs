@@ -124,7 +124,20 @@ fn incus_through_the_proxy_builds_and_uses_the_declared_domain() {
         p.incus_ok(&["exec", m, "--project", n, "--", "cat", "/tmp/pushed"]),
         "through the proxy\n"
     );
+    // Events of the project come through (a websocket), incusd's logs do not.
+    let mut monitor = std::process::Command::new("incus")
+        .args(["monitor", "--project", n, "--format", "json"])
+        .env("INCUS_SOCKET", &p.socket)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
     p.incus_ok(&["snapshot", "create", m, "s1", "--project", n]);
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = monitor.kill();
+    let events = String::from_utf8_lossy(&monitor.wait_with_output().unwrap().stdout).into_owned();
+    assert!(events.contains("instance-snapshot-created"), "{events}");
+    assert!(!events.contains(r#""type":"logging""#), "{events}");
     let snaps = direct_query(&format!("/1.0/instances/{m}/snapshots?project={n}"));
     assert!(snaps.contains("/s1"), "{snaps}");
     p.incus_ok(&["stop", m, "--project", n, "--force"]);

@@ -38,6 +38,9 @@ pub struct Allowed {
     /// A list response to filter to anklume's objects.
     pub filter: Option<ListFilter>,
     pub gpu_claims: Vec<GpuClaim>,
+    /// The query to forward instead of the client's (events: only the
+    /// project and the operation/lifecycle types, never incusd's logs).
+    pub query: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -244,7 +247,10 @@ fn route(
                 )
             }
         }
-        ["1.0", "events"] if read => in_anklume("events").map(|_| (Rule::Read, Allowed::default())),
+        ["1.0", "events"] if read => {
+            in_anklume("events")?;
+            events(req, project)
+        }
         _ => deny(
             Rule::DefaultDeny,
             format!("{} {} is not allowed", req.method, req.path),
@@ -420,4 +426,34 @@ fn profiles(
 /// The rule an undeclared config key falls under (for the docs' table).
 pub fn rule_of_key(key: &str) -> Rule {
     key_rule(key)
+}
+
+/// Event types an admin domain may follow: its operations and its objects'
+/// lifecycle, never incusd's `logging` (host-wide).
+const EVENT_TYPES: [&str; 2] = ["operation", "lifecycle"];
+
+fn events(req: &Request<'_>, project: &str) -> Decision {
+    let asked: Vec<&str> = req
+        .params("type")
+        .flat_map(|t| t.split(','))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let types: Vec<&str> = if asked.is_empty() {
+        EVENT_TYPES.to_vec()
+    } else {
+        if let Some(t) = asked.iter().find(|t| !EVENT_TYPES.contains(t)) {
+            return deny(
+                Rule::DefaultDeny,
+                format!("events of type {t} are the host's"),
+            );
+        }
+        asked
+    };
+    Ok((
+        Rule::Read,
+        Allowed {
+            query: Some(format!("project={project}&type={}", types.join(","))),
+            ..Allowed::default()
+        },
+    ))
 }

@@ -419,3 +419,38 @@ fn sent_back_unchanged_is_no_change_and_local_images_go_by_fingerprint() {
     let req = Request::new("POST", "/1.0/instances", "project=perso", Some(&body));
     assert_eq!(decide(&d, &req, &|_| false).rule, Rule::ImageSource);
 }
+
+#[test]
+fn events_are_the_projects_own_operations_and_lifecycle() {
+    let d = declared(INFRA);
+    let v = ask(&d, "GET", "/1.0/events?project=pro", None);
+    assert_eq!(
+        v.outcome.unwrap().query.as_deref(),
+        Some("project=pro&type=operation,lifecycle")
+    );
+    let v = ask(&d, "GET", "/1.0/events?project=pro&type=operation", None);
+    assert_eq!(
+        v.outcome.unwrap().query.as_deref(),
+        Some("project=pro&type=operation")
+    );
+    assert_eq!(
+        denied(&ask(
+            &d,
+            "GET",
+            "/1.0/events?project=pro&type=logging",
+            None
+        ))
+        .0,
+        Rule::DefaultDeny
+    );
+    assert_eq!(
+        denied(&ask(
+            &d,
+            "GET",
+            "/1.0/events?project=pro&type=operation,logging",
+            None
+        ))
+        .0,
+        Rule::DefaultDeny
+    );
+}
