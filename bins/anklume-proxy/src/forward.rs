@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use crate::audit;
 use crate::gpu::GpuAdmission;
+use crate::pool::Pool;
 use crate::upstream::{self, Body, full};
 
 /// The largest JSON body the policy reads (Incus objects are small).
@@ -32,6 +33,7 @@ const MAX_OPERATIONS: usize = 16_384;
 pub struct Proxy {
     pub declared: LastValid<Declared>,
     pub incus: PathBuf,
+    pool: Pool,
     pub gpu: Box<dyn GpuAdmission>,
     operations: Mutex<(HashSet<String>, VecDeque<String>)>,
 }
@@ -40,6 +42,7 @@ impl Proxy {
     pub fn new(declared: Declared, incus: PathBuf, gpu: Box<dyn GpuAdmission>) -> Self {
         Self {
             declared: LastValid::new(declared),
+            pool: Pool::new(incus.clone()),
             incus,
             gpu,
             operations: Mutex::default(),
@@ -187,7 +190,9 @@ async fn serve(
         })?;
     }
     let forwarded = Request::from_parts(parts, body);
-    let mut resp = upstream::send(&proxy.incus, forwarded)
+    let mut resp = proxy
+        .pool
+        .send(forwarded)
         .await
         .map_err(|e| (StatusCode::BAD_GATEWAY, e))?;
     let status = resp.status();

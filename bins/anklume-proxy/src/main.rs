@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod forward;
 mod gpu;
+mod pool;
 mod serve;
 mod upstream;
 

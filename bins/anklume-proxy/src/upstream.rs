@@ -19,18 +19,26 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed()
 }
 
-/// Sends `req` to incusd on a fresh connection.
-pub async fn send(socket: &Path, req: Request<Body>) -> Result<Response<Incoming>, String> {
+/// A new connection to incusd (upgrades allowed on it).
+pub async fn connect(
+    socket: &Path,
+) -> Result<hyper::client::conn::http1::SendRequest<Body>, String> {
     let stream = UnixStream::connect(socket)
         .await
         .map_err(|e| format!("cannot reach incusd at {}: {e}", socket.display()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("incusd handshake: {e}"))?;
     tokio::spawn(async move {
-        // Ends with the response (or the upgraded stream).
+        // Ends when the connection closes (or with the upgraded stream).
         let _ = conn.with_upgrades().await;
     });
+    Ok(sender)
+}
+
+/// Sends `req` to incusd on a fresh connection.
+pub async fn send(socket: &Path, req: Request<Body>) -> Result<Response<Incoming>, String> {
+    let mut sender = connect(socket).await?;
     sender
         .send_request(req)
         .await
