@@ -429,7 +429,7 @@ fn the_malicious_suite_is_refused_and_changes_nothing() {
 }
 
 #[test]
-fn reload_reads_the_new_infra_and_keeps_the_last_valid_one() {
+fn reload_reads_the_new_infra_keeps_the_last_valid_one_and_landlock_holds() {
     let (d, p) = domain();
     let other = format!("{}x", d.name);
     let path = format!("/1.0/projects/{other}");
