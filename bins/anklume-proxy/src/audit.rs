@@ -12,7 +12,7 @@ pub fn line(
     detail: Option<&str>,
 ) -> String {
     json!({
-        "audit": if verdict.is_allowed() && detail.is_none() { "allow" } else { "deny" },
+        "verdict": if verdict.is_allowed() && detail.is_none() { "allow" } else { "deny" },
         "method": method,
         "path": path,
         "project": verdict.project,

@@ -419,7 +419,7 @@ fn the_malicious_suite_is_refused_and_changes_nothing() {
     let denials = p
         .log_text()
         .lines()
-        .filter(|l| l.contains(r#""audit":"deny""#))
+        .filter(|l| l.contains(r#""verdict":"deny""#))
         .count();
     assert!(
         denials >= suite.len(),

@@ -34,7 +34,7 @@ fn site_yml_applies_the_infra_through_the_proxy_alone() {
     assert_eq!(second.changed(), 0, "second run:\n{}", second.text);
     let log = proxy.log_text();
     assert!(
-        !log.contains(r#""audit":"deny""#),
+        !log.contains(r#""verdict":"deny""#),
         "the proxy refused a request of the roles:\n{log}"
     );
     assert!(log.contains(r#""rule":"declared""#), "{log}");

@@ -46,9 +46,10 @@ fn infra_yaml() -> impl Strategy<Value = String> {
                 y = y.replace("    machines:\n      {}\n", "");
             }
             for (mi, (keys, value, disk, gpu)) in machines.iter().enumerate() {
+                let disk = *disk || mi == 0;
                 let config: Vec<String> = keys.iter().map(|k| format!("{k}: '{value}'")).collect();
                 y.push_str(&format!("      {d}-{}:\n        type: lxc\n        config: {{{}}}\n", mi + 1, config.join(", ")));
-                if *disk {
+                if disk {
                     y.push_str("        devices: {data: {type: disk, source: /srv/d, path: /d}}\n");
                 }
                 if *gpu {
@@ -119,17 +120,27 @@ fn body() -> impl Strategy<Value = Value> {
 }
 
 fn target() -> impl Strategy<Value = (String, String)> {
-    let kind = prop::sample::select(vec!["instances", "profiles", "networks", "projects"]);
+    let kind = prop::sample::select(vec![
+        "instances",
+        "instances",
+        "instances",
+        "profiles",
+        "networks",
+        "projects",
+    ]);
     let method = prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE"]);
-    let name = prop::option::of(prop::sample::select(NAMES.to_vec()));
-    let sub = prop::option::of(prop::sample::select(vec![
-        "state",
-        "exec",
-        "files",
-        "snapshots",
-        "metadata",
-        "backups",
-    ]));
+    let name = prop::option::weighted(0.8, prop::sample::select(NAMES.to_vec()));
+    let sub = prop::option::weighted(
+        0.3,
+        prop::sample::select(vec![
+            "state",
+            "exec",
+            "files",
+            "snapshots",
+            "metadata",
+            "backups",
+        ]),
+    );
     let project = prop::sample::select(PROJECTS.to_vec());
     (method, kind, name, sub, project).prop_map(|(m, k, n, s, p)| {
         let mut path = format!("/1.0/{k}");

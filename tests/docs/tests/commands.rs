@@ -195,7 +195,7 @@ const NOT_RUN: &[(&str, &str)] = &[
         "needs the proxy started above and a domain pro; covered by bins/anklume-proxy/tests/incus.rs",
     ),
     (
-        "journalctl -u anklume-proxy@admin.service --since -1h -o cat | grep '^{' | jq -c 'select(.audit == \"deny\")'",
+        "journalctl -u anklume-proxy@admin.service --since -1h -o cat | grep '^{' | jq -c 'select(.verdict == \"deny\")'",
         "needs systemd's journal and the service enabled; the audit lines are checked by bins/anklume-proxy/tests/incus.rs",
     ),
     // anklume-snapd on the host.
