@@ -76,3 +76,63 @@ fn socket_activated_it_serves_confined() {
     let threads = confinement::assert_every_thread_confined(child.0.id(), 0);
     assert!(threads > 1, "the runtime's threads are checked too");
 }
+
+/// As an unprivileged user whose only right is the group of incusd's
+/// socket (in production: `anklume-proxy` in `incus-admin`), it forwards.
+#[test]
+fn an_unprivileged_user_in_the_sockets_group_serves() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let group = std::fs::metadata("/var/lib/incus/unix.socket")
+        .unwrap()
+        .gid();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let infra = dir.path().join("infra.yml");
+    std::fs::write(
+        &infra,
+        "project_name: t\nglobal: {}\ndomains:\n  pxu:\n    subnet_id: 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&infra, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let socket = dir.path().join("nobody.socket");
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            &format!("--groups={group}"),
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_anklume-proxy"))
+        .args([
+            "serve",
+            "--config",
+            "/nonexistent/anklume.conf.yml",
+            "--infra",
+        ])
+        .arg(&infra)
+        .arg("--listen")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = Kill(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.0.id())).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains("65534")),
+        "{status}"
+    );
+    let answer = get(&socket, "/1.0");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "forwarded as nobody: {answer}"
+    );
+    assert!(get(&socket, "/1.0/instances?project=default").starts_with("HTTP/1.1 403"));
+}
