@@ -52,7 +52,7 @@ help:
 	@echo "make debian-image  build (debootstrap, cached) and import the Debian 12 image anklume-test-debian (no image server needed)"
 	@echo "make test        install test dependencies and run all tests"
 	@echo "make lint        rustfmt, clippy, ansible-lint (production), yamllint"
-	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; make apply-infra at 5x4)"
+	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; the admin proxy vs direct Incus; make apply-infra at 5x4)"
 	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
 	@echo "make snapshot-domain D=<d> [NAME=]    snapshot one domain"
 	@echo "make restore NAME=<n>                 roll every instance back (safety snapshot first)"
@@ -209,6 +209,7 @@ bench:
 	./scripts/install-test-deps.sh
 	$(CARGO) bench -p anklume-snapd --bench snapshot
 	$(CARGO) bench -p anklume-netpolicy --bench isolation
+	$(CARGO) bench -p anklume-proxy --bench proxy
 	./benches/apply-infra.sh
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's

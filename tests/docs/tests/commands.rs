@@ -198,6 +198,27 @@ const NOT_RUN: &[(&str, &str)] = &[
         "nft list table inet anklume",
         "shows the host's table once anklume-netd applied it (exits 1 when none is loaded); nft list output is compared with the rendering by lib/nft/tests/netlink.rs",
     ),
+    // anklume-proxy on the host (docs/admin-proxy.md).
+    (
+        "systemctl enable --now anklume-proxy@admin.socket",
+        "enables a host socket unit (needs systemd as PID 1); the proxy's socket activation path is the serve code, tested by bins/anklume-proxy/tests/",
+    ),
+    (
+        "anklume-proxy attach admin",
+        "changes an admin instance of the host; covered by bins/anklume-proxy/tests/attach.rs on a throwaway container",
+    ),
+    (
+        "anklume-proxy serve --infra /etc/anklume/infra.yml --listen /tmp/anklume-proxy.sock",
+        "starts a daemon that runs until stopped; covered by bins/anklume-proxy/tests/incus.rs",
+    ),
+    (
+        "INCUS_SOCKET=/tmp/anklume-proxy.sock incus list --project pro",
+        "needs the proxy started above and a domain pro; covered by bins/anklume-proxy/tests/incus.rs",
+    ),
+    (
+        "journalctl -u anklume-proxy@admin.service --since -1h -o cat | grep '^{' | jq -c 'select(.verdict == \"deny\")'",
+        "needs systemd's journal and the service enabled; the audit lines are checked by bins/anklume-proxy/tests/incus.rs",
+    ),
     // anklume-snapd on the host.
     (
         "B=\"org.anklume.Snapshot1 /org/anklume/Snapshot1 org.anklume.Snapshot1\"",
@@ -367,6 +388,7 @@ page_tests! {
     network_isolation => "docs/network-isolation.md",
     defense_in_depth => "docs/defense-in-depth.md",
     snapshots => "docs/snapshots.md",
+    admin_proxy => "docs/admin-proxy.md",
     example_ai_tools => "examples/ai-tools/README.md",
     example_developer => "examples/developer/README.md",
     example_llm_supervisor => "examples/llm-supervisor/README.md",

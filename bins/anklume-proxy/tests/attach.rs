@@ -1,0 +1,175 @@
+//! `anklume-proxy attach`: a systemd-booted admin instance (the
+//! anklume-test-debian image) gets the proxy's socket at
+//! /var/run/incus/unix.socket, and `incus list` works inside after three
+//! restarts of the instance and a restart of the proxy. (A restart of
+//! incusd is not tested here: the test machine's incusd is shared.)
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Proxy, direct, tag, text};
+
+struct Guard {
+    project: String,
+    instance: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = direct(&[
+            "delete",
+            "--force",
+            &self.instance,
+            "--project",
+            &self.project,
+        ]);
+        let _ = direct(&["project", "delete", &self.project]);
+    }
+}
+
+fn attach(proxy: &Proxy, g: &Guard) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_anklume-proxy"))
+        .args(["attach", &g.instance, "--project", &g.project, "--socket"])
+        .arg(&proxy.socket)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "attach: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `incus list` inside the instance, through its socket; retried while it
+/// boots.
+fn list_inside(g: &Guard) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = direct(&[
+            "exec",
+            &g.instance,
+            "--project",
+            &g.project,
+            "--",
+            "incus",
+            "list",
+            "--project",
+            &g.project,
+            "--format",
+            "csv",
+            "--columns",
+            "n",
+        ]);
+        if out.status.success() {
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "incus list inside: {}",
+            text(&out)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn the_admin_instance_keeps_its_socket_across_restarts() {
+    let project = format!("pt{}", tag());
+    let instance = format!("{project}-admin");
+    let g = Guard {
+        project: project.clone(),
+        instance: instance.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let infra = dir.path().join("infra.yml");
+    std::fs::write(&infra, format!(
+        "project_name: t\nglobal: {{default_os_image: anklume-test-debian}}\ndomains:\n  {project}:\n    subnet_id: 1\n    machines:\n      {instance}: {{type: lxc}}\n"
+    )).unwrap();
+    let ok = |out: std::process::Output, what: &str| {
+        assert!(out.status.success(), "{what}: {}", text(&out))
+    };
+    ok(
+        direct(&[
+            "project",
+            "create",
+            &project,
+            "-c",
+            "features.profiles=false",
+            "-c",
+            "features.images=false",
+        ]),
+        "project",
+    );
+    ok(
+        direct(&[
+            "init",
+            "anklume-test-debian",
+            &instance,
+            "--project",
+            &project,
+            "--storage",
+            "default",
+            "--no-profiles",
+        ]),
+        "init",
+    );
+    // An incus client inside (the host's: same Debian, libc only).
+    ok(
+        direct(&[
+            "file",
+            "push",
+            "/usr/bin/incus",
+            &format!("{instance}/usr/local/bin/incus"),
+            "--project",
+            &project,
+        ]),
+        "push incus",
+    );
+
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let socket = proxy_dir.path().join("admin.socket");
+    let mut proxy = Proxy::start_at(&infra, tempfile::tempdir().unwrap(), socket.clone());
+    assert!(attach(&proxy, &g).contains("attached"));
+    ok(
+        direct(&["start", &instance, "--project", &project]),
+        "start",
+    );
+    assert_eq!(list_inside(&g).trim(), instance);
+    assert!(
+        attach(&proxy, &g).contains("already attached"),
+        "attach must be idempotent"
+    );
+
+    // The socket inside is the proxy's, not incusd's: a foreign project is refused.
+    let out = direct(&[
+        "exec",
+        &instance,
+        "--project",
+        &project,
+        "--",
+        "incus",
+        "list",
+        "--project",
+        "default",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("anklume-proxy: denied"),
+        "{}",
+        text(&out)
+    );
+
+    for round in 1..=3 {
+        ok(
+            direct(&["restart", &instance, "--project", &project]),
+            "restart",
+        );
+        assert_eq!(list_inside(&g).trim(), instance, "after restart {round}");
+    }
+    drop(proxy);
+    proxy = Proxy::start_at(&infra, tempfile::tempdir().unwrap(), socket);
+    assert_eq!(
+        list_inside(&g).trim(),
+        instance,
+        "after the proxy's restart"
+    );
+    drop(proxy);
+}
