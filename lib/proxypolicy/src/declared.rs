@@ -1,6 +1,6 @@
 //! The Incus state the host's infra declares, as the `incus_*` roles and
 //! the `anklume.incus` collection build it: one project per domain (the
-//! `incus_projects` config), the bridge `net-<d>` in the default project,
+//! `incus_projects` config and the domain's derived restrictions), the bridge `net-<d>` in the default project,
 //! each domain's `default` profile (root disk, `eth0` on its bridge) and
 //! its own profiles, and each machine's instance (type, image, config,
 //! devices, profiles).
@@ -81,7 +81,7 @@ impl Declared {
             declared.networks.insert(net.bridge.clone(), network);
             declared
                 .projects
-                .insert(domain.name.clone(), project(domain, &net.bridge));
+                .insert(domain.name.clone(), project(infra, domain, &net.bridge));
         }
         declared
     }
@@ -91,7 +91,7 @@ impl Declared {
     }
 }
 
-fn project(domain: &Domain, bridge: &str) -> DeclaredProject {
+fn project(infra: &Infra, domain: &Domain, bridge: &str) -> DeclaredProject {
     let mut profiles = BTreeMap::new();
     let default_devices = Devices::from([
         (
@@ -132,8 +132,17 @@ fn project(domain: &Domain, bridge: &str) -> DeclaredProject {
         .iter()
         .map(|m| (m.name.clone(), instance(m, bridge)))
         .collect();
+    // The project's restrictions are the ones the generator derives (the
+    // second wall): the admin domain may set exactly those, never others.
+    let mut config = strings(PROJECT_CONFIG.map(|(k, v)| (k, v.to_string())));
+    config.extend(
+        anklume_infra::restrictions::derive(infra, domain)
+            .config
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v)),
+    );
     DeclaredProject {
-        config: strings(PROJECT_CONFIG.map(|(k, v)| (k, v.to_string()))),
+        config,
         bridge: bridge.to_string(),
         profiles,
         instances,

@@ -403,10 +403,27 @@ fn sent_back_unchanged_is_no_change_and_local_images_go_by_fingerprint() {
     let req =
         Request::new("PUT", "/1.0/projects/pro", "", Some(&body)).with_current(Some(&current));
     assert!(decide(&d, &req, &|_| false).is_allowed());
-    let body = json!({"config": {"features.storage.buckets": "true", "restricted": "true"}});
+    // The derived restrictions (issue 16's second wall) may be set exactly;
+    // any other value of a `restricted*` key is refused.
+    let body = json!({"config": {"features.storage.buckets": "true", "restricted": "true",
+        "restricted.containers.privilege": "unprivileged"}});
     let req =
         Request::new("PUT", "/1.0/projects/pro", "", Some(&body)).with_current(Some(&current));
-    assert_eq!(decide(&d, &req, &|_| false).rule, Rule::ProjectRestrictions);
+    assert!(decide(&d, &req, &|_| false).is_allowed());
+    for (key, value) in [
+        ("restricted", "false"),
+        ("restricted.containers.privilege", "allow"),
+        ("restricted.devices.unix-char", "allow"),
+    ] {
+        let body = json!({"config": {key: value}});
+        let req =
+            Request::new("PUT", "/1.0/projects/pro", "", Some(&body)).with_current(Some(&current));
+        assert_eq!(
+            decide(&d, &req, &|_| false).rule,
+            Rule::ProjectRestrictions,
+            "{key}={value}"
+        );
+    }
     // `incus launch ALIAS` sends the local image's fingerprint.
     let body = json!({"name": "perso-web", "source": {"type": "image", "fingerprint": "abc"}});
     let req = Request::new("POST", "/1.0/instances", "project=perso", Some(&body));
