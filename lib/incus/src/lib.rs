@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod devices;
 mod error;
 mod types;
 
