@@ -225,3 +225,85 @@ pub fn cli(bus: &TestBus, verb: &str) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// An Incus project (the domain) with busybox containers, for one test;
+/// removed on drop, also when the test fails.
+pub struct Lab {
+    pub project: String,
+    pub incus: anklume_incus::IncusClient,
+}
+
+pub const IMAGE: &str = "anklume-test-busybox";
+
+impl Lab {
+    /// `containers`: (name, started).
+    pub async fn new(containers: &[(&str, bool)]) -> Self {
+        let incus = anklume_incus::IncusClient::new(anklume_incus::DEFAULT_SOCKET).unwrap();
+        incus
+            .server()
+            .await
+            .expect("Incus does not answer: run tests/harness/incus.sh up");
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        // `tgpu` and six hex digits: the project is the infra's domain, and
+        // a domain name has at most 11 characters (its bridge `net-<d>`
+        // must fit 15), so the usual `anklume-t-` prefix cannot be used.
+        let project = format!("tgpu{:06x}", (nanos ^ std::process::id()) & 0xff_ffff);
+        incus
+            .create_project(&project, "anklume-gpud test")
+            .await
+            .unwrap();
+        let lab = Self { project, incus };
+        for (name, started) in containers {
+            let mut create = anklume_incus::InstanceCreate::container(name, IMAGE);
+            create.start = Some(*started);
+            lab.incus
+                .create_instance(&lab.project, &create)
+                .await
+                .unwrap();
+        }
+        lab
+    }
+
+    /// The host PID of a running container's init.
+    pub fn init_pid(&self, name: &str) -> u32 {
+        let out = Command::new("incus")
+            .args([
+                "list",
+                "--project",
+                &self.project,
+                name,
+                "--format",
+                "csv",
+                "--columns",
+                "p",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("a running container's PID")
+    }
+
+    pub async fn gpu_device(&self, name: &str) -> Option<serde_json::Value> {
+        self.incus
+            .instance_devices(&self.project, name)
+            .await
+            .unwrap()
+            .expect("the instance exists")
+            .get("gpu")
+            .cloned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("tests/harness/incus.sh"))
+            .arg("clean")
+            .arg(&self.project)
+            .status();
+    }
+}
