@@ -88,6 +88,8 @@ pub struct Daemon {
     pub incus: Incus,
     /// `--nvml-library`; `None`: a path where no library is.
     pub library: Option<PathBuf>,
+    /// `--state-dir` elsewhere than `dir/state` (the bench: on tmpfs).
+    pub state_at: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -108,6 +110,7 @@ impl Daemon {
             notify,
             incus,
             library: Some(library),
+            state_at: None,
         }
     }
 
@@ -126,7 +129,9 @@ impl Daemon {
     }
 
     pub fn state(&self) -> PathBuf {
-        self.dir.path().join("state")
+        self.state_at
+            .clone()
+            .unwrap_or_else(|| self.dir.path().join("state"))
     }
 
     fn command(&self, bus: &TestBus) -> Command {
