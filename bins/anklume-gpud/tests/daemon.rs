@@ -369,3 +369,29 @@ async fn claims_need_root_or_polkit_and_a_valid_infra() {
     let e = error_name(&proxy(&bus).await.claim("ai-one", "").await.unwrap_err());
     assert!(e.starts_with("org.anklume.Error.InvalidInfra"), "{e}");
 }
+
+#[tokio::test]
+async fn every_thread_is_confined_and_landlock_hides_files_outside_its_rules() {
+    let bus = TestBus::start();
+    let fixture = card(0, 8 * GIB, 0);
+    let gpud = Daemon::start(
+        &bus,
+        &infra("exclusive", "ai", MACHINES),
+        &fixture,
+        Incus::Absent,
+    )
+    .await;
+    assert_eq!(proxy(&bus).await.list_gpus().await.unwrap().len(), 1);
+    let threads = common::assert_every_thread_confined(gpud.pid(), 0);
+    assert!(threads >= 2, "the runtime's workers exist: {threads}");
+    drop(gpud);
+
+    // The same fixture where the daemon's rules do not reach: NVML (loaded
+    // after confinement) cannot read it, so it sees no card.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("fixture"), &fixture).unwrap();
+    let mut gpud = Daemon::prepare(&infra("exclusive", "ai", MACHINES), "", Incus::Absent);
+    gpud.fixture_at = Some(outside.path().join("fixture"));
+    gpud.spawn(&bus).await;
+    assert_eq!(proxy(&bus).await.list_gpus().await.unwrap(), vec![]);
+}

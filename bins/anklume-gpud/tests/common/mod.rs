@@ -17,6 +17,11 @@ mod test_bus;
 #[allow(unused_imports)]
 pub use test_bus::{TestBus, as_user, busctl, dbus_send, repo};
 
+#[path = "../../../../tests/harness/confinement.rs"]
+mod confinement;
+#[allow(unused_imports)]
+pub use confinement::assert_every_thread_confined;
+
 #[path = "../../../../tests/harness/notify.rs"]
 mod notify;
 pub use notify::NotifySocket;
@@ -90,6 +95,8 @@ pub struct Daemon {
     pub library: Option<PathBuf>,
     /// `--state-dir` elsewhere than `dir/state` (the bench: on tmpfs).
     pub state_at: Option<PathBuf>,
+    /// `FAKE_NVML_FIXTURE` elsewhere than `dir/nvml/fixture`.
+    pub fixture_at: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -111,6 +118,7 @@ impl Daemon {
             incus,
             library: Some(library),
             state_at: None,
+            fixture_at: None,
         }
     }
 
@@ -159,7 +167,12 @@ impl Daemon {
         command
             .env_remove("STATE_DIRECTORY")
             .env_remove("ANKLUME_NVML_LIBRARY")
-            .env("FAKE_NVML_FIXTURE", self.dir.path().join("nvml/fixture"))
+            .env(
+                "FAKE_NVML_FIXTURE",
+                self.fixture_at
+                    .clone()
+                    .unwrap_or_else(|| self.dir.path().join("nvml/fixture")),
+            )
             .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
             .env("ANKLUME_CONTEXT_DIR", self.dir.path().join("context"))
             .env("NOTIFY_SOCKET", &self.notify.path);
@@ -190,6 +203,10 @@ impl Daemon {
             child.kill().unwrap();
             child.wait().unwrap();
         }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon running").id()
     }
 
     pub fn log(&self) -> String {
