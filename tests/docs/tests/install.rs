@@ -113,7 +113,15 @@ fn files(dir: &Path) -> Vec<String> {
 #[test]
 fn install_puts_every_binary_in_destdir_prefix_bin() {
     let t = tree();
-    assert_eq!(bins(), ["anklume-gen", "anklume-netd", "anklume-snapd"]);
+    assert_eq!(
+        bins(),
+        [
+            "anklume-gen",
+            "anklume-gpud",
+            "anklume-netd",
+            "anklume-snapd"
+        ]
+    );
     t.make_ok(&["install"]);
     let want: Vec<String> = bins()
         .iter()
