@@ -3,7 +3,7 @@
 //! removes it; a claim whose instance was deleted meanwhile is dropped at
 //! start; processes are mapped to the instance whose cgroup holds them
 //! (a real busybox container's init), and their VRAM counts towards the
-//! overcommit. Needs root and Incus (`tests/harness/incus.sh up`).
+//! overcommit, which the periodic check signals once when it starts. Needs root and Incus (`tests/harness/incus.sh up`).
 
 mod common;
 
@@ -69,7 +69,7 @@ async fn processes_are_mapped_to_their_instance_and_measured_vram_counts() {
         + &format!("proc 0 {pid} {}\nproc 0 {host_pid} 1048576\n", 7 * GIB);
     // Incus left out: the running container cannot take a device for a
     // card that does not exist; this test is about processes.
-    let _gpud = Daemon::start(&bus, &text, &fixture, Incus::Absent).await;
+    let gpud = Daemon::start(&bus, &text, &fixture, Incus::Absent).await;
     let client = proxy(&bus).await;
     let mut processes = client.processes().await.unwrap();
     processes.sort();
@@ -86,12 +86,19 @@ async fn processes_are_mapped_to_their_instance_and_measured_vram_counts() {
         "{table}"
     );
 
+    // Both claim: 1 GiB measured + 2 GiB declared fit the 8 GiB card.
     let mut overcommits = client.receive_vram_overcommit().await.unwrap();
+    gpud.fixture(&(card(0, 8 * GIB, GIB) + &format!("proc 0 {pid} {GIB}\n")));
     assert!(client.claim("gpu-run", "").await.unwrap());
     assert!(client.claim("gpu-decl", "").await.unwrap());
+    let quiet = tokio::time::timeout(Duration::from_millis(1500), overcommits.next()).await;
+    assert!(quiet.is_err(), "no overcommit yet");
+    // The container's process grows to 7 GiB: the periodic check (every
+    // second here) signals the overcommit once.
+    gpud.fixture(&fixture);
     let signal = tokio::time::timeout(Duration::from_secs(5), overcommits.next())
         .await
-        .unwrap()
+        .expect("VramOvercommit from the periodic check")
         .unwrap();
     let args = signal.args().unwrap();
     assert_eq!(
@@ -99,4 +106,11 @@ async fn processes_are_mapped_to_their_instance_and_measured_vram_counts() {
         (9 * GIB, 8 * GIB),
         "7 measured + 2 declared"
     );
+    assert_eq!(
+        args.holders,
+        vec!["gpu-run".to_owned(), "gpu-decl".to_owned()],
+        "in claim order"
+    );
+    let again = tokio::time::timeout(Duration::from_millis(2500), overcommits.next()).await;
+    assert!(again.is_err(), "signalled once, not at every check");
 }
