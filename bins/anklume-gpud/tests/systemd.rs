@@ -85,7 +85,11 @@ async fn the_shipped_unit_runs_under_systemd_with_polkit() {
     let debian = Container {
         project: lab.project.clone(),
     };
-    debian.sh("systemctl is-system-running --wait");
+    // Booted: systemd answers, and has finished starting the system.
+    debian.ok(
+        "for i in $(seq 150); do case $(systemctl is-system-running 2>/dev/null) in \
+         running|degraded) exit 0;; esac; sleep 0.2; done; systemctl is-system-running",
+    );
 
     let root = repo();
     debian.push(
@@ -127,6 +131,12 @@ async fn the_shipped_unit_runs_under_systemd_with_polkit() {
          systemctl start anklume-gpud
          useradd -m tuser",
     );
+    // polkitd is D-Bus activated and reads the actions directory: wait
+    // until it knows the action (a loaded machine takes a while).
+    debian.ok(
+        "for i in $(seq 150); do pkaction --action-id org.anklume.gpu.claim >/dev/null 2>&1 && exit 0; sleep 0.2; done; \
+         pkaction --action-id org.anklume.gpu.claim",
+    );
     assert_eq!(
         debian.ok("systemctl is-active anklume-gpud").trim(),
         "active"
@@ -167,9 +177,13 @@ async fn the_shipped_unit_runs_under_systemd_with_polkit() {
             .contains("anklume-gpud")
     );
     debian.ok(
-        "printf 'polkit.addRule(function(a, s) { if (a.id == \"org.anklume.gpu.claim\" && s.user == \"tuser\") return polkit.Result.YES; });\\n' > /etc/polkit-1/rules.d/50-tuser.rules; sleep 1",
+        "printf 'polkit.addRule(function(a, s) { if (a.id == \"org.anklume.gpu.claim\" && s.user == \"tuser\") return polkit.Result.YES; });\\n' > /etc/polkit-1/rules.d/50-tuser.rules",
     );
-    let released = debian.ok(&format!("su tuser -c '{CALL} Release s ai-one'"));
+    // polkitd re-reads its rules on a change; give it a few tries.
+    let released = debian.ok(&format!(
+        "for i in $(seq 50); do su tuser -c '{CALL} Release s ai-one' 2>/dev/null && exit 0; sleep 0.2; done; \\
+         su tuser -c '{CALL} Release s ai-one'"
+    ));
     assert_eq!(released.trim(), "b true");
     eprintln!(
         "{}",
