@@ -26,7 +26,7 @@ APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
 .PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
 	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \
 	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
-	netd-preview netd-apply netd-status destroy status flush import-infra upgrade
+	netd-preview netd-apply netd-status destroy status flush import-infra upgrade gpu-list gpu-claims gpu-processes
 
 help:
 	@echo "make sync        generate the Ansible tree from $(INFRA)"
@@ -52,7 +52,7 @@ help:
 	@echo "make debian-image  build (debootstrap, cached) and import the Debian 12 image anklume-test-debian (no image server needed)"
 	@echo "make test        install test dependencies and run all tests"
 	@echo "make lint        rustfmt, clippy, ansible-lint (production), yamllint"
-	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; the admin proxy vs direct Incus; make apply-infra at 5x4)"
+	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; the admin proxy vs direct Incus; GPU claim round trip; make apply-infra at 5x4)"
 	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
 	@echo "make snapshot-domain D=<d> [NAME=]    snapshot one domain"
 	@echo "make restore NAME=<n>                 roll every instance back (safety snapshot first)"
@@ -62,6 +62,7 @@ help:
 	@echo "make netd-preview    print the isolation ruleset of $(INFRA) (nft syntax; touches nothing)"
 	@echo "make netd-apply      have anklume-netd re-read the host's infra and apply it"
 	@echo "make netd-status     anklume-netd's state (Applied, RulesetHash, LastError, ...)"
+	@echo "make gpu-list        the GPUs as anklume-gpud sees them (gpu-claims: who holds which; gpu-processes: who uses them)"
 
 build: $(GEN_BIN)
 
@@ -210,6 +211,7 @@ bench:
 	$(CARGO) bench -p anklume-snapd --bench snapshot
 	$(CARGO) bench -p anklume-netpolicy --bench isolation
 	$(CARGO) bench -p anklume-proxy --bench proxy
+	$(CARGO) bench -p anklume-gpud --bench claim
 	./benches/apply-infra.sh
 
 # Snapshots go through anklume-snapd on the system bus (root, or polkit's
@@ -259,3 +261,14 @@ netd-status:
 
 clean:
 	$(CARGO) clean
+
+# GPUs: anklume-gpud on the system bus (docs/gpu.md). Claims are made by
+# make apply (ansible/gpu.yml) or with busctl.
+gpu-list:
+	@./scripts/daemon-call.sh gpud list
+
+gpu-claims:
+	@./scripts/daemon-call.sh gpud claims
+
+gpu-processes:
+	@./scripts/daemon-call.sh gpud processes

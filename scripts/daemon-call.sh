@@ -6,12 +6,14 @@
 #
 #   scripts/daemon-call.sh snapd|netd BUSCTL-ARGS...   (busctl --system ARGS)
 #   scripts/daemon-call.sh snapd list [TARGET]         (the snapshot table)
+#   scripts/daemon-call.sh gpud list|claims|processes  (anklume-gpud's tables)
 set -uo pipefail
 
 case "${1:-}" in
     snapd) name=org.anklume.Snapshot1 unit=anklume-snapd doc=docs/snapshots.md ;;
     netd) name=org.anklume.Network1 unit=anklume-netd doc=docs/network-isolation.md ;;
-    *) echo "usage: $0 snapd|netd BUSCTL-ARGS..." >&2; exit 2 ;;
+    gpud) name=org.anklume.Gpu1 unit=anklume-gpud doc=docs/gpu.md ;;
+    *) echo "usage: $0 snapd|netd|gpud BUSCTL-ARGS..." >&2; exit 2 ;;
 esac
 shift
 
@@ -26,6 +28,13 @@ owner=$(busctl --system call org.freedesktop.DBus /org/freedesktop/DBus org.free
     NameHasOwner s "$name" 2>&1) ||
     not_running "no system D-Bus here (busctl: ${owner##*: }); $unit serves $name on the system bus."
 [ "$owner" = "b true" ] || not_running "$unit is not running ($name has no owner on the system bus)."
+
+if [ "$unit" = anklume-gpud ] && [[ "${1:-}" =~ ^(list|claims|processes)$ ]]; then
+    # The table printer is gpud's own CLI (installed, or a checkout build).
+    gpud=$(command -v anklume-gpud || echo target/release/anklume-gpud)
+    [ -x "$gpud" ] || gpud=target/debug/anklume-gpud
+    exec "$gpud" "$1"
+fi
 
 if [ "${1:-}" = list ]; then
     target=${2:-all}

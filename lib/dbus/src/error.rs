@@ -23,6 +23,12 @@ pub enum AnklumeError {
     PermissionDenied(String),
     /// The daemon's own state (its registry) cannot be saved.
     State(String),
+    /// No NVIDIA driver, no GPU, or no such GPU.
+    NoDevice(String),
+    /// The GPU is held by another instance (the message names it).
+    Busy(String),
+    /// The infra does not allow this (not a GPU instance…).
+    NotAllowed(String),
 }
 
 /// Longest message a reply carries, in bytes; a longer one is cut (what

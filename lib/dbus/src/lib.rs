@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod gpu;
 pub mod network;
 pub mod snapshot;
 

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-const POLICIES: [(&str, &str, &str); 2] = [
+const POLICIES: [(&str, &str, &str); 3] = [
     (
         "policy/polkit-1/org.anklume.snapshot.policy",
         anklume_dbus::snapshot::MANAGE_ACTION,
@@ -16,6 +16,11 @@ const POLICIES: [(&str, &str, &str); 2] = [
         "policy/polkit-1/org.anklume.network.policy",
         anklume_dbus::network::APPLY_ACTION,
         "anklume-netd.service",
+    ),
+    (
+        "policy/polkit-1/org.anklume.gpu.policy",
+        anklume_dbus::gpu::CLAIM_ACTION,
+        "anklume-gpud.service",
     ),
 ];
 

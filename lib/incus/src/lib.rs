@@ -12,6 +12,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod devices;
 mod error;
 pub mod read;
 mod types;

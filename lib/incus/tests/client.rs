@@ -113,3 +113,48 @@ async fn snapshot_lifecycle_and_incus_errors() {
     incus.delete_instance(p, "c1").await.unwrap();
     incus.delete_project(p).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_instances_own_devices_are_set_and_removed_idempotently() {
+    let incus = IncusClient::new(anklume_incus::DEFAULT_SOCKET).unwrap();
+    let project = Project(format!("tcd{:05x}", std::process::id() & 0xfffff));
+    let p = project.0.as_str();
+    incus.create_project(p, "anklume-incus test").await.unwrap();
+    let mut stopped = InstanceCreate::container("d1", IMAGE);
+    stopped.start = Some(false);
+    incus.create_instance(p, &stopped).await.unwrap();
+    assert_eq!(incus.instance_devices(p, "nope").await.unwrap(), None);
+
+    let device: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(r#"{"type": "gpu", "gputype": "physical", "pci": "0000:41:00.0"}"#)
+            .unwrap();
+    assert!(
+        incus
+            .set_device(p, "d1", "gpu", device.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !incus
+            .set_device(p, "d1", "gpu", device.clone())
+            .await
+            .unwrap(),
+        "same device: no write"
+    );
+    let devices = incus.instance_devices(p, "d1").await.unwrap().unwrap();
+    assert_eq!(devices["gpu"], serde_json::Value::Object(device));
+    assert!(incus.remove_device(p, "d1", "gpu").await.unwrap());
+    assert!(!incus.remove_device(p, "d1", "gpu").await.unwrap());
+    assert!(
+        incus
+            .instance_devices(p, "d1")
+            .await
+            .unwrap()
+            .unwrap()
+            .get("gpu")
+            .is_none()
+    );
+    // A missing instance is not-found.
+    let e = incus.remove_device(p, "nope", "gpu").await.unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+}

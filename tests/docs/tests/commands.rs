@@ -24,6 +24,7 @@ use anklume_docs_tests::{bin_dir, checkout, commands, doc_pages, repo_root, snap
 const CHANGES_HOST_APPLY: &str = "changes the host (Incus projects, bridges, instances; the nftables table): the plays it runs are covered on the real Incus by tests/e2e/tests/infra.rs, provision.rs, firewall.rs and demo.rs";
 const NEEDS_APPLIED: &str = "needs the infra applied on this host (make apply is not run here); what it shows is checked by tests/e2e/tests/infra.rs (instances, nesting context files) and provision.rs";
 const SNAPD_BUS: &str = "needs anklume-snapd serving on the system bus and instances to snapshot; the same D-Bus calls are made on a private bus against real Incus by bins/anklume-snapd/tests/ (busctl included)";
+const GPUD_BUS: &str = "needs anklume-gpud serving on the system bus (and for a claim, a GPU machine of the host's infra); the same calls are made with busctl and the CLI on a private bus against a fake NVML by bins/anklume-gpud/tests/daemon.rs";
 const NETD_BUS: &str = "needs anklume-netd serving on the system bus; Apply, Preview and the properties are called with busctl on a private bus by bins/anklume-netd/tests/daemon.rs";
 
 /// The commands not run here, and why. The key is the command's first line
@@ -264,6 +265,46 @@ const NOT_RUN: &[(&str, &str)] = &[
         "systemctl enable --now anklume-snapd.service anklume-snapshot.timer",
         "enables host services (needs systemd as PID 1, which a test host need not run); the units' users are checked against the polkit actions by lib/dbus/tests/policy.rs, and the service's daemon by bins/anklume-snapd/tests/",
     ),
+    // docs/gpu.md: anklume-gpud on the system bus, a GPU machine.
+    (
+        "busctl call org.anklume.Gpu1 /org/anklume/Gpu1 org.anklume.Gpu1 ListGpus",
+        GPUD_BUS,
+    ),
+    (
+        "busctl call org.anklume.Gpu1 /org/anklume/Gpu1 org.anklume.Gpu1 Claim ss ai-ollama ''",
+        GPUD_BUS,
+    ),
+    (
+        "busctl get-property org.anklume.Gpu1 /org/anklume/Gpu1 org.anklume.Gpu1 Claims",
+        GPUD_BUS,
+    ),
+    (
+        "busctl call org.anklume.Gpu1 /org/anklume/Gpu1 org.anklume.Gpu1 Processes",
+        GPUD_BUS,
+    ),
+    (
+        "busctl call org.anklume.Gpu1 /org/anklume/Gpu1 org.anklume.Gpu1 Release s ai-ollama",
+        GPUD_BUS,
+    ),
+    (
+        "busctl monitor org.anklume.Gpu1",
+        "watches the system bus until interrupted; the signals are received over a private bus by bins/anklume-gpud/tests/daemon.rs",
+    ),
+    ("anklume-gpud list", GPUD_BUS),
+    ("anklume-gpud claims", GPUD_BUS),
+    ("anklume-gpud processes", GPUD_BUS),
+    (
+        "cargo build --release -p anklume-gpud",
+        "a release build takes minutes here; make install's test builds every binary (tests/install.rs) and cargo test builds the daemons",
+    ),
+    (
+        "target/release/anklume-gpud serve --infra /etc/anklume/infra.yml &",
+        "starts a daemon on the host's system bus for the host's infra; bins/anklume-gpud/tests run it on a private bus with a fake NVML",
+    ),
+    (
+        "sudo scripts/gpu-check.sh",
+        "needs an NVIDIA GPU and its driver (NVML, libcuda); its steps before the CUDA one were run against the fake NVML, and bins/anklume-gpud/tests cover the same calls",
+    ),
     (
         "systemctl list-timers anklume-snapshot.timer",
         "needs systemd as PID 1 and the timer enabled",
@@ -387,6 +428,7 @@ page_tests! {
     lifecycle => "docs/lifecycle.md",
     network_isolation => "docs/network-isolation.md",
     defense_in_depth => "docs/defense-in-depth.md",
+    gpu => "docs/gpu.md",
     snapshots => "docs/snapshots.md",
     admin_proxy => "docs/admin-proxy.md",
     example_ai_tools => "examples/ai-tools/README.md",

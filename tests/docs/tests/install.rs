@@ -117,6 +117,7 @@ fn install_puts_every_binary_in_destdir_prefix_bin() {
         bins(),
         [
             "anklume-gen",
+            "anklume-gpud",
             "anklume-netd",
             "anklume-proxy",
             "anklume-snapd"

@@ -95,6 +95,8 @@ fn daemon_targets_say_the_daemon_is_not_running_and_how_to_start_it() {
         ("snapshot", "anklume-snapd"),
         ("netd-status", "anklume-netd"),
         ("netd-apply", "anklume-netd"),
+        ("gpu-list", "anklume-gpud"),
+        ("gpu-claims", "anklume-gpud"),
     ] {
         let out = make(&[target], &[]);
         let shown = text(&out);

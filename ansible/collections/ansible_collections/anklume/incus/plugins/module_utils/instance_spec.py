@@ -44,10 +44,8 @@ def desired(machine, network):
         eth0.update(devices.get("eth0", {}))
         eth0["ipv4.address"] = str(machine["instance_ip"])
         devices["eth0"] = eth0
-    if incus_str(machine.get("instance_gpu", False)) == "true" and not any(
-        d.get("type") == "gpu" for d in devices.values()
-    ):
-        devices["gpu"] = {"type": "gpu"}
+    # No gpu device here for `gpu: true`: anklume-gpud adds one pinned to
+    # the card the machine's claim holds (ansible/gpu.yml), see kept_devices.
     profiles = [str(p) for p in machine.get("instance_profiles") or []]
     if "default" not in profiles:
         profiles.insert(0, "default")
@@ -62,6 +60,21 @@ def desired(machine, network):
     }
 
 
+# The instance device anklume-gpud owns (it pins the card of the claim).
+GPUD_DEVICE = "gpu"
+
+
+def kept_devices(want, cur):
+    """The devices an existing instance must have: the infra's, plus the
+    gpu device anklume-gpud put there (a claim), unless the infra declares
+    a device of that name itself."""
+    devices = dict(want["devices"])
+    held = (cur.get("devices") or {}).get(GPUD_DEVICE)
+    if GPUD_DEVICE not in devices and held and held.get("type") == "gpu":
+        devices[GPUD_DEVICE] = held
+    return devices
+
+
 def differences(want, cur):
     """The fields of `want` an existing instance lacks. Config: the keys to
     set, and (as None) the keys anklume set before that the infra dropped."""
@@ -72,8 +85,9 @@ def differences(want, cur):
     cfg.update({k: None for k in sorted(before - set(want["config"])) if k in cur_cfg})
     if cfg:
         fields["config"] = cfg
-    if (cur.get("devices") or {}) != want["devices"]:
-        fields["devices"] = want["devices"]
+    devices = kept_devices(want, cur)
+    if (cur.get("devices") or {}) != devices:
+        fields["devices"] = devices
     if list(cur.get("profiles") or []) != want["profiles"]:
         fields["profiles"] = want["profiles"]
     if (cur.get("description") or "") != want["description"]:

@@ -78,6 +78,7 @@ from ansible_collections.anklume.incus.plugins.module_utils.instance_spec import
     context_files,
     desired,
     differences,
+    kept_devices,
 )
 
 # Writes each /etc/anklume/<name> whose content differs; prints the names written.
@@ -140,7 +141,7 @@ class Domain:
                         for k, v in dict(cur_cfg, **fields.get("config", {})).items()
                         if v is not None
                     },
-                    "devices": want["devices"],
+                    "devices": kept_devices(want, cur),
                     "ephemeral": cur.get("ephemeral", False),
                     "profiles": want["profiles"],
                     "stateful": cur.get("stateful", False),
