@@ -16,7 +16,11 @@ netd_runs() {
 }
 
 ours() {
-    nft list table inet anklume 2>/dev/null | grep -q '^[[:space:]]*comment "anklume ruleset '
+    # Read the whole listing first: with pipefail, `grep -q` closing the
+    # pipe early would fail nft with SIGPIPE on a large table.
+    local listing
+    listing=$(nft list table inet anklume 2>/dev/null) || return 1
+    grep -q '^[[:space:]]*comment "anklume ruleset ' <<<"$listing"
 }
 
 case "${1:-}" in

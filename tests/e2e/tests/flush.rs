@@ -143,6 +143,15 @@ impl Netd {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The name comes before the first apply: wait for netd's table too.
+        while !table(netns).is_some_and(|t| t.contains("comment \"anklume ruleset ")) {
+            assert!(
+                Instant::now() < deadline,
+                "anklume-netd applied no table: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         netd
     }
 }
