@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
-use anklume_system_tests::{BUSYBOX, Container, Created, IMAGE, built_deb, incus, unique_tag};
+use anklume_system_tests::{
+    BUSYBOX, Container, Created, IMAGE, built_deb, incus, repo_root, unique_tag,
+};
 
 /// Every daemon of the package: unit, bus name, object path, its user. A
 /// new daemon adds one line.
@@ -34,14 +36,15 @@ const INFRA: &str = "/etc/anklume/infra.yml";
 fn the_package_installs_serves_and_goes_away_under_systemd() {
     let started = Instant::now();
     let deb = built_deb();
+    // The image of this checkout's recipe (polkitd, nftables): imported
+    // from the cache when the alias names another recipe's image.
+    let image = std::process::Command::new(repo_root().join("scripts/debian-image.sh"))
+        .output()
+        .unwrap();
     assert!(
-        std::process::Command::new("incus")
-            .args(["image", "show", IMAGE])
-            .output()
-            .unwrap()
-            .status
-            .success(),
-        "image {IMAGE} missing: run scripts/debian-image.sh (make test does)"
+        image.status.success(),
+        "scripts/debian-image.sh could not provide {IMAGE}: {}",
+        anklume_system_tests::text(&image)
     );
     let tag = unique_tag();
     let name = format!("anklume-t-pkg-{tag}");
@@ -87,7 +90,7 @@ fn the_package_installs_serves_and_goes_away_under_systemd() {
     );
 }
 
-/// 2. Every daemon active without a restart, owning its name as its own
+/// Item 2: Every daemon active without a restart, owning its name as its own
 /// user, introspectable; no infra yet: said in the log and LastError; the
 /// system `running`.
 fn fresh_install_is_healthy(c: &Container) {
@@ -122,7 +125,7 @@ fn fresh_install_is_healthy(c: &Container) {
     );
 }
 
-/// 6. `systemd-analyze verify` clean for every unit; each daemon's
+/// Item 6: `systemd-analyze verify` clean for every unit; each daemon's
 /// exposure at most MAX_EXPOSURE.
 fn units_verify_and_are_confined(c: &Container) {
     let units = c.sh("ls /usr/lib/systemd/system/anklume*");
@@ -150,7 +153,7 @@ fn units_verify_and_are_confined(c: &Container) {
     }
 }
 
-/// 3. The infra written and the daemons reloaded (no procps here: `kill`
+/// Item 3: The infra written and the daemons reloaded (no procps here: `kill`
 /// is not installed): netd's table in the container's own namespace is
 /// `anklume-netd preview`'s (same ruleset hash, same elements); LastError
 /// clears.
@@ -167,7 +170,8 @@ fn netd_applies_the_infra_on_reload(c: &Container, domain: &str, machine: &str) 
     ));
     for (unit, bus, path) in DAEMONS {
         c.sh(&format!("systemctl reload {unit}"));
-        let cleared = format!("busctl get-property {bus} {path} {bus} LastError | grep -qx 's \"\"'");
+        let cleared =
+            format!("busctl get-property {bus} {path} {bus} LastError | grep -qx 's \"\"'");
         if !c.eventually_ok(&cleared) {
             panic!(
                 "{unit}: LastError after reload: {}\n{}",
@@ -190,11 +194,14 @@ fn netd_applies_the_infra_on_reload(c: &Container, domain: &str, machine: &str) 
         .collect();
     assert!(keys.len() >= 3, "{preview}");
     for key in keys {
-        assert!(table.lines().any(|l| l.trim() == key), "{key} not in\n{table}");
+        assert!(
+            table.lines().any(|l| l.trim() == key),
+            "{key} not in\n{table}"
+        );
     }
 }
 
-/// 4. snapd reaches the host's Incus through a proxy device (test only)
+/// Item 4: snapd reaches the host's Incus through a proxy device (test only)
 /// at the default socket path: a real snapshot of a host instance is
 /// created, listed and deleted; the timer's service takes a scheduled one.
 fn snapd_snapshots_a_host_instance(c: &Container, project: &str, machine: &str) {
@@ -247,7 +254,7 @@ fn snapd_snapshots_a_host_instance(c: &Container, project: &str, machine: &str) 
     );
 }
 
-/// 5. A rules.d file granting a group: a member may Apply and Create, a
+/// Item 5: A rules.d file granting a group: a member may Apply and Create, a
 /// non-member gets org.anklume.Error.PermissionDenied (real polkitd).
 fn polkit_grants_a_group(c: &Container, machine: &str) {
     c.sh("groupadd anklumeops && useradd -M -G anklumeops alice && useradd -M bob");
@@ -292,7 +299,7 @@ fn main_pids(c: &Container) -> Vec<String> {
         .collect()
 }
 
-/// 7. Reinstall and upgrade restart the daemons; remove stops them; purge
+/// Item 7: Reinstall and upgrade restart the daemons; remove stops them; purge
 /// leaves nothing of anklume behind but its system users.
 fn upgrade_reinstall_remove_purge(c: &Container) {
     let before = main_pids(c);
