@@ -367,6 +367,7 @@ page_tests! {
     ansible => "docs/ansible.md",
     architecture => "docs/architecture.md",
     generator => "docs/generator.md",
+    install => "docs/install.md",
     network_isolation => "docs/network-isolation.md",
     snapshots => "docs/snapshots.md",
     example_ai_tools => "examples/ai-tools/README.md",
