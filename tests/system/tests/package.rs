@@ -325,7 +325,15 @@ fn upgrade_reinstall_remove_purge(c: &Container) {
         );
         assert_eq!(c.prop(unit, "ActiveState"), "active");
     }
+    // A running instance of a template unit (as anklume-proxy@.socket's
+    // will be) is stopped by remove too.
+    c.sh(
+        "printf '[Service]\\nExecStart=/bin/sleep infinity\\n' \
+         > /etc/systemd/system/anklume-t@.service && systemctl daemon-reload && \
+         systemctl start anklume-t@one.service",
+    );
     c.sh("apt-get remove -y -q anklume");
+    assert_eq!(c.prop("anklume-t@one.service", "ActiveState"), "inactive");
     for (unit, bus, _) in DAEMONS {
         assert_eq!(
             c.prop(unit, "ActiveState"),
@@ -356,5 +364,6 @@ fn upgrade_reinstall_remove_purge(c: &Container) {
     for (unit, _, _) in DAEMONS {
         c.sh(&format!("id {unit}"));
     }
+    c.sh("rm /etc/systemd/system/anklume-t@.service && systemctl daemon-reload");
     assert_eq!(c.sh("systemctl is-system-running").trim(), "running");
 }
