@@ -327,11 +327,9 @@ fn upgrade_reinstall_remove_purge(c: &Container) {
     }
     // A running instance of a template unit (as anklume-proxy@.socket's
     // will be) is stopped by remove too.
-    c.sh(
-        "printf '[Service]\\nExecStart=/bin/sleep infinity\\n' \
+    c.sh("printf '[Service]\\nExecStart=/bin/sleep infinity\\n' \
          > /etc/systemd/system/anklume-t@.service && systemctl daemon-reload && \
-         systemctl start anklume-t@one.service",
-    );
+         systemctl start anklume-t@one.service");
     c.sh("apt-get remove -y -q anklume");
     assert_eq!(c.prop("anklume-t@one.service", "ActiveState"), "inactive");
     for (unit, bus, _) in DAEMONS {
