@@ -50,7 +50,9 @@ help:
 	@echo "make release     build the release binaries only (target/release)"
 	@echo "make uninstall   remove exactly the binaries make install put there"
 	@echo "make debian-image  build (debootstrap, cached) and import the Debian 12 image anklume-test-debian (no image server needed)"
-	@echo "make test        install test dependencies and run all tests"
+	@echo "make deb         build the Debian package target/debian/anklume_<version>_<arch>.deb (cargo-deb, pinned), then lintian"
+	@echo "make test-system install the package in a systemd-booted Incus container and check it (part of make test)"
+	@echo "make test        install test dependencies, build the package, run all tests"
 	@echo "make lint        rustfmt, clippy, ansible-lint (production), yamllint"
 	@echo "make bench       benchmarks (generator vs cp -r; snapshots vs the incus CLI; isolation apply and per-packet cost; the admin proxy vs direct Incus; GPU claim round trip; make apply-infra at 5x4)"
 	@echo "make snapshot [NAME=]                 snapshot every instance (anklume-snapd)"
@@ -194,8 +196,32 @@ status:
 syntax: ansible-deps
 	$(PLAYBOOK) -i localhost, $(CURDIR)/ansible/site.yml --syntax-check
 
+# The Debian package: every bins/* binary in release, the man pages and
+# completions generated from their clap definitions (packaging/), then
+# cargo-deb (pinned; scripts/install-cargo-deb.sh caches it) on the
+# packaging crate, then lintian (0 errors, 0 warnings; overrides with
+# reasons in packaging/debian/anklume.lintian-overrides).
+.PHONY: deb test-system
+CARGO_DEB = $(shell ./scripts/install-cargo-deb.sh --path)
+DEB_GLOB := target/debian/anklume_*.deb
+
+deb:
+	$(need-cargo)
+	./scripts/install-cargo-deb.sh
+	$(CARGO) build --release --locked $(addprefix -p ,$(BINS)) -p anklume-packaging
+	rm -rf $(RELEASE_DIR)/packaging target/debian/anklume_*.deb
+	$(RELEASE_DIR)/anklume-packaging $(RELEASE_DIR)/packaging
+	gzip -9n $(RELEASE_DIR)/packaging/man/*.1
+	$(CARGO_DEB) deb -p anklume-packaging --no-build --locked
+	lintian --fail-on error,warning $(DEB_GLOB)
+
+# The system test alone (make test runs it with every other test).
+test-system: deb
+	$(CARGO) test --locked -p anklume-system-tests -- --test-threads=1
+
 test:
 	./scripts/install-test-deps.sh
+	$(MAKE) deb
 	$(CARGO) test --workspace --locked
 
 lint: ansible-deps

@@ -16,8 +16,14 @@ ALIAS=${ANKLUME_TEST_DEBIAN_IMAGE:-anklume-test-debian}
 CACHE=${ANKLUME_TEST_CACHE:-/var/cache/anklume-test}
 MIRROR=${ANKLUME_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=python3,python3-apt,systemd,systemd-sysv,udev,dbus,locales,tzdata,ca-certificates,iproute2,iputils-ping
+# Installed with apt inside the new tree (debootstrap cannot configure
+# polkitd: its dependencies are not ordered). polkitd and nftables: the
+# package's system test installs anklume offline (Depends and Recommends
+# present) and inspects its table. procps stays out on purpose: the test
+# proves that `systemctl reload` works without it.
+EXTRA_PACKAGES="polkitd nftables"
 # The recipe's id: a changed package list (or this version) builds anew.
-RECIPE=$(printf '2 %s' "$PACKAGES" | md5sum | cut -c1-8)
+RECIPE=$(printf '2 %s %s' "$PACKAGES" "$EXTRA_PACKAGES" | md5sum | cut -c1-8)
 TARBALL="$CACHE/debian-bookworm-$RECIPE.tar.gz"
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -44,6 +50,9 @@ build_tarball() {
     echo "Building the Debian 12 image with debootstrap (once; cached in $TARBALL)"
     as_root debootstrap --variant=minbase --include="$PACKAGES" bookworm "$work/rootfs" "$MIRROR" \
         >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+    as_root chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends $EXTRA_PACKAGES \
+        >>"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
     # systemd-networkd configures eth0 by DHCP (Incus hands out the
     # reserved static address; networkd needs udev to take the link).
     as_root mkdir -p "$work/rootfs/etc/systemd/network"
@@ -61,7 +70,8 @@ properties:
   release: bookworm
 META
     as_root tar -C "$work" -czf "$work/image.tar.gz" metadata.yaml rootfs
-    as_root rm -f "$CACHE"/debian-bookworm*.tar.gz
+    # Tarballs of other recipes stay: checkouts on another recipe re-import
+    # theirs without a new debootstrap.
     as_root mv "$work/image.tar.gz" "$TARBALL"
     drop_work "$work"
     trap - EXIT
@@ -73,11 +83,25 @@ case "${1:-up}" in
     *) echo "usage: $0 [up|rebuild]" >&2; exit 2 ;;
 esac
 
-if incus image show "$ALIAS" >/dev/null 2>&1; then
-    [ "$(incus image get-property "$ALIAS" anklume.recipe 2>/dev/null)" = "$RECIPE" ] && exit 0
-    echo "Image $ALIAS is from an older recipe: replacing it"
-    incus image delete "$ALIAS"
+if incus image show "$ALIAS" >/dev/null 2>&1 &&
+    [ "$(incus image get-property "$ALIAS" anklume.recipe 2>/dev/null)" = "$RECIPE" ]; then
+    exit 0
 fi
+# Built before the old image goes: other checkouts keep launching from the
+# alias meanwhile. The alias then moves to the new image in one step.
 [ -s "$TARBALL" ] || build_tarball
-incus image import "$TARBALL" --alias "$ALIAS" >/dev/null
+fingerprint=$(sha256sum "$TARBALL" | cut -d' ' -f1)
+incus image import "$TARBALL" >/dev/null 2>&1 || incus image show "$fingerprint" >/dev/null
+if incus image alias list --format csv | grep -q "^$ALIAS,"; then
+    echo "Image $ALIAS is from another recipe: pointing it at recipe $RECIPE"
+    old=$(incus image info "$ALIAS" | awk '/^Fingerprint:/ {print $2}')
+    incus image alias delete "$ALIAS"
+    incus image alias create "$ALIAS" "$fingerprint"
+    # The previous image goes unless something else names it.
+    if [ -n "$old" ] && [ "$old" != "$fingerprint" ] && [ -z "$(incus image info "$old" | sed -n '/^Aliases:/,/^[A-Z]/p' | grep -- '- ')" ]; then
+        incus image delete "$old" >/dev/null 2>&1 || true
+    fi
+else
+    incus image alias create "$ALIAS" "$fingerprint"
+fi
 echo "Imported image $ALIAS"

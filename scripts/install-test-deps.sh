@@ -13,7 +13,10 @@
 #   - Ansible, ansible-lint, yamllint in a venv (PyPI, pinned):
 #     scripts/install-ansible.sh;
 #   - a Debian 12 image with python3 and systemd, built once with
-#     debootstrap and cached: scripts/debian-image.sh.
+#     debootstrap and cached: scripts/debian-image.sh;
+#   - cargo-deb (pinned, cached), lintian, dpkg-dev: the package that
+#     make test builds (make deb) and the system test installs:
+#     scripts/install-cargo-deb.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,4 +53,5 @@ fi
 tests/harness/incus.sh up
 scripts/install-ansible.sh
 scripts/debian-image.sh
+scripts/install-cargo-deb.sh
 echo "Test dependencies present."

@@ -1,7 +1,7 @@
 //! anklume-gen: turn `infra.yml` into the Ansible tree. Parse arguments,
 //! load and validate the infra, then sync or report.
 
-mod cli;
+use anklume_gen::cli;
 mod import;
 mod output;
 

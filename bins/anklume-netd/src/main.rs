@@ -3,7 +3,7 @@
 //! `serve` keeps it applied as a D-Bus service (`org.anklume.Network1`) on
 //! the anklume-daemon skeleton. The engine is `anklume-netengine`.
 
-mod cli;
+use anklume_netd::cli;
 mod daemon;
 mod oneshot;
 mod service;

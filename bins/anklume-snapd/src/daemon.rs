@@ -9,12 +9,12 @@ use std::sync::Arc;
 use anklume_daemon::{Confinement, Daemon, DaemonError, LastValid, Paths, Started, Workers, bus};
 use anklume_dbus::snapshot::{BUS_NAME, OBJECT_PATH};
 use anklume_incus::IncusClient;
-use anklume_infra::{Infra, NestingContext, load_valid};
+use anklume_infra::{NestingContext, load_valid};
 use anklume_snapshot::engine::InfraSource;
 use anklume_snapshot::{Engine, Opened, Reconciled, Registry, SimIncus, SnapshotStore};
 
 use crate::cli::ServeArgs;
-use crate::service::SnapshotService;
+use crate::service::{HostInfra, SnapshotService};
 use crate::status::Status;
 
 const NAME: &str = "anklume-snapd";
@@ -65,7 +65,9 @@ struct Serving {
     paths: Paths,
     signals: anklume_daemon::Signals,
     status: Arc<Status>,
-    infra: Arc<LastValid<Infra>>,
+    infra: Arc<HostInfra>,
+    /// Re-reads the infra (on SIGHUP).
+    reread: InfraSource,
     /// `--infra` given: the configuration's `infra:` is not used.
     overridden: bool,
     /// `--sim`: callers running as the daemon's own user are allowed too.
@@ -85,9 +87,13 @@ async fn run(
     } = started;
     let status = Arc::new(Status::default());
     let context = NestingContext::from_env();
-    let infra = Arc::new(LastValid::new(
-        load_valid(&paths.infra, &context).map_err(DaemonError::start)?,
-    ));
+    // No infra yet (a fresh install), or an invalid one: the daemon
+    // serves anyway, says why in the log and LastError, and takes the
+    // infra at the next call or reload once it is valid.
+    let infra: Arc<HostInfra> = Arc::new(LastValid::new(None));
+    if let Err(e) = infra_source(&paths, &infra, context.clone())() {
+        eprintln!("{NAME}: {e}; serving without an infra until a valid one is there");
+    }
     let Opened {
         registry,
         recovered,
@@ -102,13 +108,15 @@ async fn run(
         eprintln!("{NAME}: {recovered}");
         status.registry_recovered(recovered.to_string());
     }
-    let source = infra_source(&paths, &infra, context);
+    let source = infra_source(&paths, &infra, context.clone());
+    let reread = infra_source(&paths, &infra, context);
     let serving = Serving {
         config,
         paths,
         signals,
         status,
         infra,
+        reread,
         overridden: args.common.infra.is_some(),
         sim: args.sim,
     };
@@ -120,7 +128,10 @@ async fn run(
         eprintln!(
             "{NAME}: --sim: Incus simulated in memory (no instance is touched), registry {registry_at}"
         );
-        let sim = Arc::new(SimIncus::from_infra(&serving.infra.get()));
+        let sim = Arc::new(match serving.infra.get().as_deref() {
+            Some(infra) => SimIncus::from_infra(infra),
+            None => SimIncus::new(),
+        });
         serve_engine(Arc::clone(&sim), sim_source(source, sim), registry, serving).await
     } else {
         let incus = IncusClient::new(args.incus_socket.clone()).map_err(DaemonError::start)?;
@@ -142,6 +153,7 @@ async fn serve_engine<S: SnapshotStore>(
         mut signals,
         status,
         infra,
+        reread,
         overridden,
         sim,
     } = serving;
@@ -170,7 +182,7 @@ async fn serve_engine<S: SnapshotStore>(
         status: Arc::clone(&status),
         infra,
     };
-    bus::serve(&connection, OBJECT_PATH, service).await?;
+    let iface = bus::serve(&connection, OBJECT_PATH, service).await?;
     bus::take_name(&connection, BUS_NAME).await?;
     eprintln!(
         "{NAME}: serving {BUS_NAME} (infra {})",
@@ -178,7 +190,13 @@ async fn serve_engine<S: SnapshotStore>(
     );
 
     bus::until_stopped(&mut signals, || async {
+        let service = iface.get().await;
+        let before = service.current_error();
         reload(&paths, overridden, &engine, &status);
+        if let Err(e) = reread() {
+            eprintln!("{NAME}: {e}");
+        }
+        service.announce_error(before, iface.signal_emitter()).await;
     })
     .await;
     Ok(())
@@ -195,19 +213,24 @@ fn sim_source(source: InfraSource, sim: Arc<SimIncus>) -> InfraSource {
 }
 
 /// The infra, re-read at each call so edits apply without a restart; when
-/// the file turns invalid, the last valid version stays in force.
-fn infra_source(
-    paths: &Paths,
-    infra: &Arc<LastValid<Infra>>,
-    context: NestingContext,
-) -> InfraSource {
+/// the file turns invalid, the last valid version stays in force. Before
+/// any valid one (a fresh install), the call fails with the reason ("no
+/// infra yet at PATH").
+fn infra_source(paths: &Paths, infra: &Arc<HostInfra>, context: NestingContext) -> InfraSource {
     let (path, infra) = (paths.infra.clone(), Arc::clone(infra));
-    Box::new(move || {
-        let (current, error) = infra.update(load_valid(&path, &context));
-        if let Some(e) = error {
-            eprintln!("{NAME}: {e}; keeping the last valid infra");
+    Box::new(move || match load_valid(&path, &context) {
+        Ok(read) => {
+            let fresh = Arc::new(read);
+            infra.update::<String>(Ok(Some(Arc::clone(&fresh))));
+            Ok(fresh)
         }
-        Ok(current)
+        Err(e) => match infra.update(Err(&e)).0.as_ref() {
+            Some(last) => {
+                eprintln!("{NAME}: {e}; keeping the last valid infra");
+                Ok(Arc::clone(last))
+            }
+            None => Err(e),
+        },
     })
 }
 

@@ -2,7 +2,7 @@
 //! (`org.anklume.Snapshot1`). Parse arguments → (anklume-daemon: signals,
 //! configuration, confinement, runtime) → serve.
 
-mod cli;
+use anklume_snapd::cli;
 mod daemon;
 mod schedule;
 mod service;

@@ -17,12 +17,31 @@ use zbus::object_server::SignalEmitter;
 
 use crate::status::Status;
 
+/// The host's infra: the last valid one (`None` before any, e.g. on a fresh
+/// install) and why the last read was refused.
+pub type HostInfra = LastValid<Option<Arc<Infra>>>;
+
 /// The service over any snapshot store: Incus, or `SimIncus` (`--sim`).
 pub struct SnapshotService<S> {
     pub engine: Arc<Engine<S>>,
     pub auth: Authorizer,
     pub status: Arc<Status>,
-    pub infra: Arc<LastValid<Infra>>,
+    pub infra: Arc<HostInfra>,
+}
+
+impl<S: SnapshotStore> SnapshotService<S> {
+    /// What `LastError` says now.
+    pub fn current_error(&self) -> String {
+        self.status.last_error(self.infra.error())
+    }
+
+    /// Emits PropertiesChanged for `LastError` when it is no longer
+    /// `before` (each call re-reads the infra; so does a reload).
+    pub async fn announce_error(&self, before: String, emitter: &SignalEmitter<'_>) {
+        if self.current_error() != before {
+            emit(NAME, "LastError", self.last_error_changed(emitter)).await;
+        }
+    }
 }
 
 /// The engine's errors as `org.anklume.Error.*`, messages bounded.
@@ -77,7 +96,10 @@ impl<S: SnapshotStore> SnapshotService<S> {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
-        let done = self.engine.create(target, name).await.map_err(dbus_error)?;
+        let before = self.current_error();
+        let done = self.engine.create(target, name).await;
+        self.announce_error(before, &emitter).await;
+        let done = done.map_err(dbus_error)?;
         created::<S>(&emitter, &done).await;
         Ok(names(&done))
     }
@@ -92,11 +114,10 @@ impl<S: SnapshotStore> SnapshotService<S> {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
-        let restored = self
-            .engine
-            .restore(target, name)
-            .await
-            .map_err(dbus_error)?;
+        let before = self.current_error();
+        let restored = self.engine.restore(target, name).await;
+        self.announce_error(before, &emitter).await;
+        let restored = restored.map_err(dbus_error)?;
         created::<S>(&emitter, &restored.safety).await;
         for d in &restored.restored {
             let target = signal_target(d);
@@ -114,15 +135,25 @@ impl<S: SnapshotStore> SnapshotService<S> {
         #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
     ) -> Result<Vec<String>, AnklumeError> {
         self.auth.check(&header, MANAGE_ACTION).await?;
-        let done = self.engine.delete(target, name).await.map_err(dbus_error)?;
+        let before = self.current_error();
+        let done = self.engine.delete(target, name).await;
+        self.announce_error(before, &emitter).await;
+        let done = done.map_err(dbus_error)?;
         deleted::<S>(&emitter, &done).await;
         Ok(names(&done))
     }
 
     /// Every snapshot of `target`: domain, instance, snapshot, creation
     /// time (unix seconds). Open to every local user.
-    async fn list(&self, target: &str) -> Result<Vec<ListedSnapshot>, AnklumeError> {
-        let listed = self.engine.list(target).await.map_err(dbus_error)?;
+    async fn list(
+        &self,
+        target: &str,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<Vec<ListedSnapshot>, AnklumeError> {
+        let before = self.current_error();
+        let listed = self.engine.list(target).await;
+        self.announce_error(before, &emitter).await;
+        let listed = listed.map_err(dbus_error)?;
         Ok(listed
             .into_iter()
             .map(|l| (l.domain, l.instance, l.snapshot, l.created))
@@ -145,7 +176,7 @@ impl<S: SnapshotStore> SnapshotService<S> {
     /// a configuration not reloaded, an invalid infra); empty when none.
     #[zbus(property)]
     async fn last_error(&self) -> String {
-        self.status.last_error(self.infra.error())
+        self.current_error()
     }
 
     #[zbus(signal)]

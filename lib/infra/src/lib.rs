@@ -76,13 +76,22 @@ pub fn suggestion<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
 /// Why an infra cannot be used: nothing to read there, or invalid content.
 #[derive(Debug, thiserror::Error)]
 pub enum InfraError {
-    #[error(transparent)]
+    /// Nothing to read. A missing infra says "no infra yet at PATH": what
+    /// a daemon reports on a fresh install until the infra is written.
+    #[error("{}", source_message(.0))]
     Source(#[from] SourceError),
     #[error("{path} is invalid: {}", join_errors(.errors))]
     Invalid {
         path: String,
         errors: Vec<Diagnostic>,
     },
+}
+
+fn source_message(e: &SourceError) -> String {
+    match e {
+        SourceError::NotFound(path) => format!("no infra yet at {path}"),
+        other => other.to_string(),
+    }
 }
 
 fn join_errors(errors: &[Diagnostic]) -> String {
@@ -140,6 +149,10 @@ mod tests {
             load_valid(&path, &context),
             Err(InfraError::Source(SourceError::NotFound(_)))
         ));
+        assert_eq!(
+            load_valid(&path, &context).unwrap_err().to_string(),
+            format!("no infra yet at {}", path.display())
+        );
         std::fs::write(&path, "project_name: t\nglobal: {}\ndomains: {}\n").unwrap();
         assert!(load_valid(&path, &context).is_ok());
         std::fs::write(

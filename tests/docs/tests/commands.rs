@@ -143,6 +143,31 @@ const NOT_RUN: &[(&str, &str)] = &[
         "removes the demo's domains from the host; scripts/demo.sh clean is run by tests/e2e/tests/demo.rs",
     ),
     ("make test", "is the test suite this test is part of"),
+    // The Debian package (README.md, docs/install.md).
+    (
+        "make deb",
+        "a release build of every binary takes many minutes; make test runs it before the tests, and tests/system/tests/package.rs installs what it built",
+    ),
+    (
+        "apt install ./target/debian/anklume_*.deb",
+        "installs the package on the host (starts daemons, creates users); tests/system/tests/package.rs installs it in a systemd container",
+    ),
+    (
+        "systemctl status anklume-netd anklume-snapd",
+        "needs systemd as PID 1 and the package installed; tests/system/tests/package.rs checks the units there (fresh_install_is_healthy)",
+    ),
+    (
+        "systemctl reload anklume-netd anklume-snapd",
+        "needs systemd as PID 1 and the package installed; tests/system/tests/package.rs reloads both (netd_applies_the_infra_on_reload)",
+    ),
+    (
+        "groupadd --system anklume",
+        "creates a group on the host; tests/system/tests/package.rs grants a group in its container (polkit_grants_a_group)",
+    ),
+    (
+        "usermod -aG anklume alice",
+        "changes a user of the host; tests/system/tests/package.rs grants a group in its container (polkit_grants_a_group)",
+    ),
     ("$EDITOR infra.yml", "opens an interactive editor"),
     // Ansible against the real Incus.
     ("make apply", CHANGES_HOST_APPLY),
@@ -426,6 +451,7 @@ page_tests! {
     architecture => "docs/architecture.md",
     generator => "docs/generator.md",
     lifecycle => "docs/lifecycle.md",
+    install => "docs/install.md",
     network_isolation => "docs/network-isolation.md",
     defense_in_depth => "docs/defense-in-depth.md",
     gpu => "docs/gpu.md",
