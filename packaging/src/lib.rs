@@ -15,7 +15,9 @@ use clap_complete::Shell;
 pub fn commands() -> Vec<clap::Command> {
     vec![
         anklume_gen::cli::Cli::command(),
+        anklume_gpud::cli::Cli::command(),
         anklume_netd::cli::Cli::command(),
+        anklume_proxy::cli::Cli::command(),
         anklume_snapd::cli::Cli::command(),
     ]
 }

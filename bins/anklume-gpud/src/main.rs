@@ -3,7 +3,7 @@
 //! `claims` and `processes` ask the running daemon over the bus. The
 //! logic is `anklume-gpu`.
 
-mod cli;
+use anklume_gpud::cli;
 mod client;
 mod daemon;
 mod service;

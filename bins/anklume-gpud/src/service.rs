@@ -152,13 +152,22 @@ impl<S: GpuSource + 'static, D: InstanceDevices + 'static> GpuService<S, D> {
             .collect()
     }
 
-    /// Why GPU calls answer NoDevice (no driver…); empty when NVML works.
+    /// What stops claims now: the host infra (missing — "no infra yet at
+    /// PATH" — or invalid) and why GPU calls answer NoDevice (no driver…),
+    /// joined by "; "; empty when both are fine. The infra is read now, as
+    /// a claim would.
     #[zbus(property)]
     async fn last_error(&self) -> String {
-        self.engine
-            .no_device()
-            .map(ToString::to_string)
-            .unwrap_or_default()
+        let infra = self.rules().err().map(|e| match e {
+            AnklumeError::InvalidInfra(m) => m,
+            other => other.to_string(),
+        });
+        let device = self.engine.no_device().map(ToString::to_string);
+        infra
+            .into_iter()
+            .chain(device)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     #[zbus(signal)]

@@ -4,7 +4,7 @@
 
 mod attach;
 mod audit;
-mod cli;
+use anklume_proxy::cli;
 mod forward;
 mod gpu;
 mod pool;

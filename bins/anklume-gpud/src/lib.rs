@@ -1,0 +1,5 @@
+//! The command line of anklume-gpud as a library: the binary parses it, and
+//! the Debian packaging (`packaging/`) writes the man pages and shell
+//! completions from the same definition.
+
+pub mod cli;
