@@ -43,7 +43,7 @@ impl FileSpec<'_> {
             FileSpec::AllVars => all_vars(infra),
             FileSpec::Inventory(d) => inventory(d),
             FileSpec::DomainVars(d) => domain_vars(infra, d),
-            FileSpec::HostVars(m) => host_vars(m),
+            FileSpec::HostVars(m) => host_vars_wired(infra, m),
         })
     }
 }
@@ -165,6 +165,18 @@ pub fn domain_vars(infra: &Infra, domain: &Domain) -> Value {
         .optional("domain_nat", domain.nat)
         .optional("incus_profiles", profiles)
         .build()
+}
+
+/// [`host_vars`] plus the AI services' URLs derived from the infra
+/// (anklume's addition, only for machines with a UI role).
+pub fn host_vars_wired(infra: &Infra, machine: &Machine) -> Value {
+    let mut vars = host_vars(machine);
+    if let Value::Map(entries) = &mut vars {
+        for (key, url) in crate::ai_wiring::host_vars_entries(infra, machine) {
+            entries.push((Value::from(key), Value::from(url)));
+        }
+    }
+    vars
 }
 
 pub fn host_vars(machine: &Machine) -> Value {
