@@ -19,6 +19,7 @@ pub const SHIPPED_ROLES: &[&str] = &[
     "incus_projects",
     "ollama_server",
     "open_webui",
+    "stt_server",
 ];
 
 /// Name of the user's role directory, next to the infra.

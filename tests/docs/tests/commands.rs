@@ -128,6 +128,7 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("make apply-provision", CHANGES_HOST_APPLY),
     ("make apply-limit G=pro", CHANGES_HOST_APPLY),
     ("make apply-llm", CHANGES_HOST_APPLY),
+    ("make apply-stt", CHANGES_HOST_APPLY),
     ("make apply-ai", CHANGES_HOST_APPLY),
     (
         "scripts/ai-roles-check.sh",

@@ -2,8 +2,9 @@
 //! systemd), offline: stand-in artifacts (tests/e2e/fixtures/ai/
 //! make_standins.py) served by a small HTTP server the test starts on its
 //! own bridge's gateway address, through the variables a user sets for a
-//! mirror. Ollama sits in one domain, Open WebUI in another; the infra's
-//! policy opens 11434 between them, so anklume-gen wires the UI to it.
+//! mirror. Ollama and Speaches sit in one domain, Open WebUI in another;
+//! the infra's policies open 11434 and 8000 to it, so anklume-gen wires
+//! the UI to both.
 //! Each service enabled and answering, the UI reaching its Ollama, the
 //! secret root-only and out of the unit, and a second run `changed=0`.
 
@@ -23,12 +24,13 @@ impl Drop for Server {
 }
 
 const WEBUI_VERSION: &str = "0.12.4";
+const SPEACHES_VERSION: &str = "0.8.3";
 
 #[test]
-fn ollama_and_open_webui_across_domains_offline() {
+fn ollama_stt_and_open_webui_across_domains_offline() {
     let t = tag();
     let (dl, dw) = (format!("e2e{t}l"), format!("e2e{t}w"));
-    let (ol, ui) = (format!("{dl}-ol"), format!("{dw}-ui"));
+    let (ol, st, ui) = (format!("{dl}-ol"), format!("{dl}-st"), format!("{dw}-ui"));
     let base = free_base_subnet();
     let yaml = format!(
         "project_name: e2e
@@ -41,6 +43,7 @@ domains:
     ephemeral: true
     machines:
       {ol}: {{type: lxc, ip: \"{base}.5.10\", roles: [ollama_server]}}
+      {st}: {{type: lxc, ip: \"{base}.5.11\", roles: [stt_server]}}
   {dw}:
     subnet_id: 6
     ephemeral: true
@@ -48,6 +51,7 @@ domains:
       {ui}: {{type: lxc, ip: \"{base}.6.10\", roles: [open_webui]}}
 network_policies:
   - {{from: {ui}, to: {ol}, ports: [11434], protocol: tcp}}
+  - {{from: {dw}, to: {st}, ports: [8000], protocol: tcp}}
 "
     );
     let infra = Infra::new(&yaml, &[&dl, &dw]);
@@ -59,6 +63,10 @@ network_policies:
         host_vars.contains(&format!("ai_ollama_url: {ollama_url}\n")),
         "{host_vars}"
     );
+    assert!(
+        host_vars.contains(&format!("ai_stt_url: http://{base}.5.11:8000/v1\n")),
+        "{host_vars}"
+    );
     infra.apply(&["--tags", "infra", "-e", "anklume_isolation=off"]);
 
     // Stand-ins, served on the Ollama domain's gateway (the host's address
@@ -68,6 +76,7 @@ network_policies:
         .arg(repo_root().join("tests/e2e/fixtures/ai/make_standins.py"))
         .arg(&files)
         .arg(WEBUI_VERSION)
+        .arg(SPEACHES_VERSION)
         .output()
         .unwrap();
     assert!(made.status.success(), "{}", anklume_e2e::text(&made));
@@ -98,6 +107,11 @@ network_policies:
         "open_webui_wheel_dir": format!("{mirror}/wheels/"),
         "open_webui_pip_extra_args": ["--trusted-host", gateway],
         "open_webui_pip_wheel_url": format!("{mirror}/wheels/{pip_wheel}"),
+        "stt_server_package": format!("speaches=={SPEACHES_VERSION}"),
+        "stt_server_wheel_dir": format!("{mirror}/wheels/"),
+        "stt_server_pip_extra_args": ["--trusted-host", gateway],
+        "stt_server_pip_wheel_url": format!("{mirror}/wheels/{pip_wheel}"),
+        "stt_server_compute_type": "float32",
     });
     let vars_file = infra.dir.path().join("ai-vars.json");
     std::fs::write(&vars_file, vars.to_string()).unwrap();
@@ -125,12 +139,39 @@ network_policies:
     );
     assert_eq!(state, "enabled\nactive\n");
 
+    let state = incus_exec(
+        &dl,
+        &st,
+        "systemctl is-enabled speaches; systemctl is-active speaches",
+    );
+    assert_eq!(state, "enabled\nactive\n");
+
     // The UI, on its own address, reaches the Ollama of the other domain
     // through the URL the infra gave it, and sees the pulled model.
     let settings = incus_exec(&dw, &ui, "cat /etc/open-webui/open-webui.env");
     assert!(
         settings.contains(&format!("OLLAMA_BASE_URL={ollama_url}\n")),
         "{settings}"
+    );
+    let stt_url = format!("http://{base}.5.11:8000/v1");
+    assert!(
+        settings.contains(&format!("AUDIO_STT_OPENAI_API_BASE_URL={stt_url}\n")),
+        "{settings}"
+    );
+    // From the UI's machine, the STT server of the other domain answers
+    // the transcription endpoint with the model and compute type set.
+    let text = incus_exec(
+        &dw,
+        &ui,
+        &format!(
+            "python3 -c 'import urllib.request as u; print(u.urlopen(\"{stt_url}/audio/transcriptions\", data=b\"RIFF\").read().decode())'"
+        ),
+    );
+    assert!(
+        text.contains("stand-in transcription")
+            && text.contains("faster-whisper-small")
+            && text.contains("float32"),
+        "{text}"
     );
     let tags = incus_exec(
         &dw,
