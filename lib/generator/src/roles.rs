@@ -19,6 +19,7 @@ pub const SHIPPED_ROLES: &[&str] = &[
     "incus_projects",
     "ollama_server",
     "open_webui",
+    "opencode_server",
     "stt_server",
 ];
 

@@ -2,11 +2,11 @@
 //! systemd), offline: stand-in artifacts (tests/e2e/fixtures/ai/
 //! make_standins.py) served by a small HTTP server the test starts on its
 //! own bridge's gateway address, through the variables a user sets for a
-//! mirror. Ollama and Speaches sit in one domain, Open WebUI in another;
-//! the infra's policies open 11434 and 8000 to it, so anklume-gen wires
-//! the UI to both.
-//! Each service enabled and answering, the UI reaching its Ollama, the
-//! secret root-only and out of the unit, and a second run `changed=0`.
+//! mirror. Ollama and Speaches sit in one domain, Open WebUI and OpenCode
+//! in another; the infra's policies open 11434 and 8000 to them, so
+//! anklume-gen wires the UIs to both. Each service enabled and answering,
+//! the UIs reaching their servers, the secrets root-only and out of the
+//! units, and a second run `changed=0`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command};
@@ -27,10 +27,11 @@ const WEBUI_VERSION: &str = "0.12.4";
 const SPEACHES_VERSION: &str = "0.8.3";
 
 #[test]
-fn ollama_stt_and_open_webui_across_domains_offline() {
+fn ai_services_across_domains_offline() {
     let t = tag();
     let (dl, dw) = (format!("e2e{t}l"), format!("e2e{t}w"));
     let (ol, st, ui) = (format!("{dl}-ol"), format!("{dl}-st"), format!("{dw}-ui"));
+    let oc = format!("{dw}-oc");
     let base = free_base_subnet();
     let yaml = format!(
         "project_name: e2e
@@ -49,9 +50,11 @@ domains:
     ephemeral: true
     machines:
       {ui}: {{type: lxc, ip: \"{base}.6.10\", roles: [open_webui]}}
+      {oc}: {{type: lxc, ip: \"{base}.6.11\", roles: [opencode_server]}}
 network_policies:
   - {{from: {ui}, to: {ol}, ports: [11434], protocol: tcp}}
   - {{from: {dw}, to: {st}, ports: [8000], protocol: tcp}}
+  - {{from: {oc}, to: {dl}, ports: [11434], protocol: tcp}}
 "
     );
     let infra = Infra::new(&yaml, &[&dl, &dw]);
@@ -82,6 +85,7 @@ network_policies:
     assert!(made.status.success(), "{}", anklume_e2e::text(&made));
     let pip_wheel = String::from_utf8(made.stdout).unwrap().trim().to_owned();
     let sha256 = std::fs::read_to_string(files.join("ollama.sha256")).unwrap();
+    let sha512 = std::fs::read_to_string(files.join("opencode.sha512")).unwrap();
     let gateway = format!("{base}.5.254");
     let port = TcpListener::bind((gateway.as_str(), 0))
         .unwrap()
@@ -112,6 +116,8 @@ network_policies:
         "stt_server_pip_extra_args": ["--trusted-host", gateway],
         "stt_server_pip_wheel_url": format!("{mirror}/wheels/{pip_wheel}"),
         "stt_server_compute_type": "float32",
+        "opencode_server_tarball_url": format!("{mirror}/opencode-linux-x64.tgz"),
+        "opencode_server_checksum": format!("sha512:{}", sha512.trim()),
     });
     let vars_file = infra.dir.path().join("ai-vars.json");
     std::fs::write(&vars_file, vars.to_string()).unwrap();
@@ -191,11 +197,51 @@ network_policies:
     assert_eq!(secret, "600 root\n0\n");
     let key_before = incus_exec(&dw, &ui, "cat /etc/open-webui/secret.env");
 
+    // OpenCode: enabled, its Ollama provider on the other domain's Ollama,
+    // its password root-only and out of the unit, and required.
+    let state = incus_exec(
+        &dw,
+        &oc,
+        "systemctl is-enabled opencode; systemctl is-active opencode; \
+         stat -c '%a %U' /etc/opencode/secret.env; \
+         grep -c OPENCODE_SERVER_PASSWORD= /etc/systemd/system/opencode.service || true",
+    );
+    assert_eq!(state, "enabled\nactive\n600 root\n0\n");
+    let config = incus_exec(
+        &dw,
+        &oc,
+        &format!(
+            "python3 - <<'PY'
+import base64, urllib.request as u, urllib.error as e
+url = 'http://{base}.6.11:4096/config'
+try:
+    u.urlopen(url)
+    print('open without a password')
+except e.HTTPError as err:
+    print('without password:', err.code)
+pw = open('/etc/opencode/secret.env').read().strip().split('=', 1)[1]
+auth = base64.b64encode(('opencode:' + pw).encode()).decode()
+print(u.urlopen(u.Request(url, headers={{'Authorization': 'Basic ' + auth}})).read().decode())
+PY"
+        ),
+    );
+    assert!(config.contains("without password: 401"), "{config}");
+    assert!(
+        config.contains(&format!("\"baseURL\": \"{ollama_url}/v1\"")),
+        "{config}"
+    );
+    let password_before = incus_exec(&dw, &oc, "cat /etc/opencode/secret.env");
+
     let second = infra.apply(&["-e", &vars_arg]);
     assert_eq!(second.changed(), 0, "second run changed:\n{}", second.text);
     assert_eq!(
         incus_exec(&dw, &ui, "cat /etc/open-webui/secret.env"),
         key_before,
         "the secret changed on the second run"
+    );
+    assert_eq!(
+        incus_exec(&dw, &oc, "cat /etc/opencode/secret.env"),
+        password_before,
+        "the password changed on the second run"
     );
 }
