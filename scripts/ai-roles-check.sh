@@ -2,9 +2,11 @@
 # The AI service roles against the REAL upstream artifacts (the e2e test,
 # tests/e2e/tests/ai_services.rs, uses offline stand-ins). For a host with
 # internet access, Incus and the Ansible venv (scripts/install-ansible.sh);
-# downloads about 2 GB (Ollama release, Open WebUI and its dependencies).
+# downloads about 2 GB (Ollama release, Open WebUI and its dependencies,
+# OpenCode). stt_server is left out: the pinned Speaches needs Python 3.12,
+# which Debian 12 lacks (see docs/ai-services.md).
 # Builds a throw-away domain with NAT (default: aichk, subnet 10.199.1.0/24)
-# holding an Ollama and an Open WebUI machine, applies, checks that Ollama
+# holding Ollama, Open WebUI and OpenCode machines, applies, checks that Ollama
 # answers /api/tags, that Open WebUI answers /health and reaches Ollama,
 # that a second run changes nothing, then removes the domain.
 #
@@ -40,6 +42,7 @@ domains:
     machines:
       $domain-ollama: {type: lxc, ip: "$base.1.10", roles: [base_system, ollama_server]}
       $domain-webui: {type: lxc, ip: "$base.1.20", roles: [base_system, open_webui]}
+      $domain-code: {type: lxc, ip: "$base.1.40", roles: [base_system, opencode_server]}
 YAML
 
 "$gen" sync "$work/infra.yml" --base-dir "$work/tree"
@@ -60,6 +63,8 @@ incus exec "$domain-ollama" --project "$domain" -- \
     | grep -q all-minilm
 incus exec "$domain-webui" --project "$domain" -- \
     python3 -c "import urllib.request as u; print(u.urlopen('http://$base.1.20:3000/health').read().decode())"
+incus exec "$domain-code" --project "$domain" -- grep -q "http://$base.1.10:11434/v1" /etc/opencode/opencode.json
+incus exec "$domain-code" --project "$domain" -- systemctl is-active opencode
 incus exec "$domain-webui" --project "$domain" -- grep -q "OLLAMA_BASE_URL=http://$base.1.10:11434" /etc/open-webui/open-webui.env
 
 play | tee "$work/second.log"
@@ -67,4 +72,4 @@ if grep -E ' : ok=' "$work/second.log" | grep -vq 'changed=0 '; then
     echo "FAIL: the second run changed something" >&2
     exit 1
 fi
-echo "OK: ollama_server and open_webui with the upstream artifacts"
+echo "OK: ollama_server, open_webui and opencode_server with the upstream artifacts"
