@@ -24,7 +24,7 @@ APPLY_ARGS = -i $(BASE_DIR)/inventory $(CURDIR)/ansible/site.yml \
 	-e anklume_roles_custom=$(dir $(abspath $(INFRA)))roles_custom $(A)
 
 .PHONY: help sync sync-dry sync-clean validate demo demo-clean test lint bench build clean \
-	apply apply-infra apply-provision apply-limit check syntax ansible-deps tree \
+	apply apply-infra apply-provision apply-llm apply-stt apply-ai apply-limit check syntax ansible-deps tree \
 	snapshot snapshot-domain restore restore-domain snapshot-delete snapshot-list \
 	netd-preview netd-apply netd-status destroy status flush import-infra upgrade gpu-list gpu-claims gpu-processes
 
@@ -36,6 +36,9 @@ help:
 	@echo "make apply       sync, then every play of ansible/site.yml (infra, provision, firewall)"
 	@echo "make apply-infra                      Incus projects, bridges, profiles, images, instances"
 	@echo "make apply-provision                  provision the instances (base_system, admin_bootstrap)"
+	@echo "make apply-llm                        Ollama and Open WebUI only (docs/ai-services.md)"
+	@echo "make apply-stt                        the speech-to-text server (stt_server) only"
+	@echo "make apply-ai                         every AI service role"
 	@echo "make apply-limit G=<domain>           all plays, one domain"
 	@echo "make check       dry run of apply (--check --diff)"
 	@echo "make status      domains, instances, addresses, isolation state, snapshots"
@@ -164,6 +167,20 @@ apply-infra: ansible-deps
 apply-provision: ansible-deps
 	$(has-tree)
 	$(PLAYBOOK) $(APPLY_ARGS) --tags provision
+
+# The AI services (docs/ai-services.md): their roles only, on the machines
+# that list them (the instances must exist: make apply-infra first).
+apply-llm: ansible-deps
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --tags llm
+
+apply-stt: ansible-deps
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --tags stt
+
+apply-ai: ansible-deps
+	$(has-tree)
+	$(PLAYBOOK) $(APPLY_ARGS) --tags ai
 
 apply-limit: ansible-deps
 	@test -n "$(G)" || { echo "usage: make apply-limit G=<domain>" >&2; exit 2; }

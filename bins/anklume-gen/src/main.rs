@@ -25,6 +25,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             };
             output::warn_unknown_roles(&loaded, infra);
+            output::warn_ai_wiring(infra);
             let options = SyncOptions {
                 dry_run: args.dry_run,
                 clean_orphans: args.clean_orphans,
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
                 match output::print_findings(&loaded) {
                     Some(infra) => {
                         output::warn_unknown_roles(&loaded, infra);
+                        output::warn_ai_wiring(infra);
                         output::print_valid(&loaded, infra);
                         ExitCode::SUCCESS
                     }

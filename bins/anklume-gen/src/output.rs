@@ -41,6 +41,14 @@ pub fn warn_unknown_roles(loaded: &Loaded, infra: &Infra) {
     }
 }
 
+/// Warns about a UI whose Ollama or STT server is in another domain that
+/// no network policy opens: the sync names the policy to add.
+pub fn warn_ai_wiring(infra: &Infra) {
+    for missing in anklume_generator::ai_wiring::unreachable(infra) {
+        eprintln!("WARNING: {}", safe(&missing));
+    }
+}
+
 fn prefix(options: SyncOptions) -> &'static str {
     if options.dry_run { "[DRY-RUN] " } else { "" }
 }

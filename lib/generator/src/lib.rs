@@ -3,6 +3,7 @@
 //! content outside the managed sections, reporting orphans, and writing
 //! atomically and only what changed.
 
+pub mod ai_wiring;
 pub mod lock;
 pub mod managed;
 pub mod orphans;

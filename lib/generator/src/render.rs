@@ -43,7 +43,7 @@ impl FileSpec<'_> {
             FileSpec::AllVars => all_vars(infra),
             FileSpec::Inventory(d) => inventory(d),
             FileSpec::DomainVars(d) => domain_vars(infra, d),
-            FileSpec::HostVars(m) => host_vars(m),
+            FileSpec::HostVars(m) => host_vars_wired(infra, m),
         })
     }
 }
@@ -179,6 +179,18 @@ fn restrictions(infra: &Infra, domain: &Domain) -> Value {
             .map(|(key, value)| (Value::from(key), Value::from(value)))
             .collect(),
     )
+}
+
+/// [`host_vars`] plus the AI services' URLs derived from the infra
+/// (anklume's addition, only for machines with a UI role).
+pub fn host_vars_wired(infra: &Infra, machine: &Machine) -> Value {
+    let mut vars = host_vars(machine);
+    if let Value::Map(entries) = &mut vars {
+        for (key, url) in crate::ai_wiring::host_vars_entries(infra, machine) {
+            entries.push((Value::from(key), Value::from(url)));
+        }
+    }
+    vars
 }
 
 pub fn host_vars(machine: &Machine) -> Value {

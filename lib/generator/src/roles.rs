@@ -17,6 +17,10 @@ pub const SHIPPED_ROLES: &[&str] = &[
     "incus_networks",
     "incus_profiles",
     "incus_projects",
+    "ollama_server",
+    "open_webui",
+    "opencode_server",
+    "stt_server",
 ];
 
 /// Name of the user's role directory, next to the infra.

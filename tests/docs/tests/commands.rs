@@ -174,6 +174,13 @@ const NOT_RUN: &[(&str, &str)] = &[
     ("make apply-infra", CHANGES_HOST_APPLY),
     ("make apply-provision", CHANGES_HOST_APPLY),
     ("make apply-limit G=pro", CHANGES_HOST_APPLY),
+    ("make apply-llm", CHANGES_HOST_APPLY),
+    ("make apply-stt", CHANGES_HOST_APPLY),
+    ("make apply-ai", CHANGES_HOST_APPLY),
+    (
+        "scripts/ai-roles-check.sh",
+        "downloads the real Ollama and Open WebUI releases (needs internet, about 2 GB) and starts containers; the roles are tested offline with stand-ins by tests/e2e/tests/ai_services.rs",
+    ),
     (
         "make check",
         "queries this host's Incus for the infra's projects, which may be real ones; --check --diff is run on throwaway infras by tests/e2e/tests/infra.rs (a dry run creates nothing, a changed value is seen)",
@@ -457,6 +464,7 @@ page_tests! {
     gpu => "docs/gpu.md",
     snapshots => "docs/snapshots.md",
     admin_proxy => "docs/admin-proxy.md",
+    ai_services => "docs/ai-services.md",
     example_ai_tools => "examples/ai-tools/README.md",
     example_developer => "examples/developer/README.md",
     example_llm_supervisor => "examples/llm-supervisor/README.md",

@@ -1,0 +1,247 @@
+//! The AI service roles on real Debian containers (anklume-test-debian,
+//! systemd), offline: stand-in artifacts (tests/e2e/fixtures/ai/
+//! make_standins.py) served by a small HTTP server the test starts on its
+//! own bridge's gateway address, through the variables a user sets for a
+//! mirror. Ollama and Speaches sit in one domain, Open WebUI and OpenCode
+//! in another; the infra's policies open 11434 and 8000 to them, so
+//! anklume-gen wires the UIs to both. Each service enabled and answering,
+//! the UIs reaching their servers, the secrets root-only and out of the
+//! units, and a second run `changed=0`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command};
+
+use anklume_e2e::{Infra, free_base_subnet, incus_exec, repo_root, tag};
+
+/// The HTTP server serving the stand-ins, stopped by PID on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const WEBUI_VERSION: &str = "0.12.4";
+const SPEACHES_VERSION: &str = "0.8.3";
+
+#[test]
+fn ai_services_across_domains_offline() {
+    let t = tag();
+    let (dl, dw) = (format!("e2e{t}l"), format!("e2e{t}w"));
+    let (ol, st, ui) = (format!("{dl}-ol"), format!("{dl}-st"), format!("{dw}-ui"));
+    let oc = format!("{dw}-oc");
+    let base = free_base_subnet();
+    let yaml = format!(
+        "project_name: e2e
+global:
+  base_subnet: \"{base}\"
+  default_os_image: anklume-test-debian
+domains:
+  {dl}:
+    subnet_id: 5
+    ephemeral: true
+    machines:
+      {ol}: {{type: lxc, ip: \"{base}.5.10\", roles: [ollama_server]}}
+      {st}: {{type: lxc, ip: \"{base}.5.11\", roles: [stt_server]}}
+  {dw}:
+    subnet_id: 6
+    ephemeral: true
+    machines:
+      {ui}: {{type: lxc, ip: \"{base}.6.10\", roles: [open_webui]}}
+      {oc}: {{type: lxc, ip: \"{base}.6.11\", roles: [opencode_server]}}
+network_policies:
+  - {{from: {ui}, to: {ol}, ports: [11434], protocol: tcp}}
+  - {{from: {dw}, to: {st}, ports: [8000], protocol: tcp}}
+  - {{from: {oc}, to: {dl}, ports: [11434], protocol: tcp}}
+"
+    );
+    let infra = Infra::new(&yaml, &[&dl, &dw]);
+    infra.sync();
+    let host_vars =
+        std::fs::read_to_string(infra.tree().join(format!("host_vars/{ui}.yml"))).unwrap();
+    let ollama_url = format!("http://{base}.5.10:11434");
+    assert!(
+        host_vars.contains(&format!("ai_ollama_url: {ollama_url}\n")),
+        "{host_vars}"
+    );
+    assert!(
+        host_vars.contains(&format!("ai_stt_url: http://{base}.5.11:8000/v1\n")),
+        "{host_vars}"
+    );
+    infra.apply(&["--tags", "infra", "-e", "anklume_isolation=off"]);
+
+    // Stand-ins, served on the Ollama domain's gateway (the host's address
+    // on the test bridge; no NAT, nothing leaves this machine).
+    let files = infra.dir.path().join("standins");
+    let made = Command::new("python3")
+        .arg(repo_root().join("tests/e2e/fixtures/ai/make_standins.py"))
+        .arg(&files)
+        .arg(WEBUI_VERSION)
+        .arg(SPEACHES_VERSION)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", anklume_e2e::text(&made));
+    let pip_wheel = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    let sha256 = std::fs::read_to_string(files.join("ollama.sha256")).unwrap();
+    let sha512 = std::fs::read_to_string(files.join("opencode.sha512")).unwrap();
+    let gateway = format!("{base}.5.254");
+    let port = TcpListener::bind((gateway.as_str(), 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Server(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", &gateway, &port.to_string()])
+            .arg("--directory")
+            .arg(&files)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mirror = format!("http://{gateway}:{port}");
+    let vars = serde_json::json!({
+        "anklume_isolation": "off",
+        "ollama_server_archive_url": format!("{mirror}/ollama-linux-amd64.tgz"),
+        "ollama_server_checksum": format!("sha256:{}", sha256.trim()),
+        "ollama_server_default_model": "tinyllama",
+        "open_webui_wheel_dir": format!("{mirror}/wheels/"),
+        "open_webui_pip_extra_args": ["--trusted-host", gateway],
+        "open_webui_pip_wheel_url": format!("{mirror}/wheels/{pip_wheel}"),
+        "stt_server_package": format!("speaches=={SPEACHES_VERSION}"),
+        "stt_server_wheel_dir": format!("{mirror}/wheels/"),
+        "stt_server_pip_extra_args": ["--trusted-host", gateway],
+        "stt_server_pip_wheel_url": format!("{mirror}/wheels/{pip_wheel}"),
+        "stt_server_compute_type": "float32",
+        "opencode_server_tarball_url": format!("{mirror}/opencode-linux-x64.tgz"),
+        "opencode_server_checksum": format!("sha512:{}", sha512.trim()),
+    });
+    let vars_file = infra.dir.path().join("ai-vars.json");
+    std::fs::write(&vars_file, vars.to_string()).unwrap();
+    let vars_arg = format!("@{}", vars_file.display());
+
+    let first = infra.apply(&["-e", &vars_arg]);
+    assert!(
+        first
+            .text
+            .contains(&format!("Ollama on {ol}: no GPU visible")),
+        "the role did not say GPU or CPU:\n{}",
+        first.text
+    );
+
+    let state = incus_exec(
+        &dl,
+        &ol,
+        "systemctl is-enabled ollama; systemctl is-active ollama",
+    );
+    assert_eq!(state, "enabled\nactive\n");
+    let state = incus_exec(
+        &dw,
+        &ui,
+        "systemctl is-enabled open-webui; systemctl is-active open-webui",
+    );
+    assert_eq!(state, "enabled\nactive\n");
+
+    let state = incus_exec(
+        &dl,
+        &st,
+        "systemctl is-enabled speaches; systemctl is-active speaches",
+    );
+    assert_eq!(state, "enabled\nactive\n");
+
+    // The UI, on its own address, reaches the Ollama of the other domain
+    // through the URL the infra gave it, and sees the pulled model.
+    let settings = incus_exec(&dw, &ui, "cat /etc/open-webui/open-webui.env");
+    assert!(
+        settings.contains(&format!("OLLAMA_BASE_URL={ollama_url}\n")),
+        "{settings}"
+    );
+    let stt_url = format!("http://{base}.5.11:8000/v1");
+    assert!(
+        settings.contains(&format!("AUDIO_STT_OPENAI_API_BASE_URL={stt_url}\n")),
+        "{settings}"
+    );
+    // From the UI's machine, the STT server of the other domain answers
+    // the transcription endpoint with the model and compute type set.
+    let text = incus_exec(
+        &dw,
+        &ui,
+        &format!(
+            "python3 -c 'import urllib.request as u; print(u.urlopen(\"{stt_url}/audio/transcriptions\", data=b\"RIFF\").read().decode())'"
+        ),
+    );
+    assert!(
+        text.contains("stand-in transcription")
+            && text.contains("faster-whisper-small")
+            && text.contains("float32"),
+        "{text}"
+    );
+    let tags = incus_exec(
+        &dw,
+        &ui,
+        &format!(
+            "python3 -c 'import urllib.request as u; print(u.urlopen(\"http://{base}.6.10:3000/ollama/api/tags\").read().decode())'"
+        ),
+    );
+    assert!(tags.contains("tinyllama:latest"), "{tags}");
+
+    // The secret: root only, and not in the unit.
+    let secret = incus_exec(
+        &dw,
+        &ui,
+        "stat -c '%a %U' /etc/open-webui/secret.env; grep -c WEBUI_SECRET_KEY /etc/systemd/system/open-webui.service || true",
+    );
+    assert_eq!(secret, "600 root\n0\n");
+    let key_before = incus_exec(&dw, &ui, "cat /etc/open-webui/secret.env");
+
+    // OpenCode: enabled, its Ollama provider on the other domain's Ollama,
+    // its password root-only and out of the unit, and required.
+    let state = incus_exec(
+        &dw,
+        &oc,
+        "systemctl is-enabled opencode; systemctl is-active opencode; \
+         stat -c '%a %U' /etc/opencode/secret.env; \
+         grep -c OPENCODE_SERVER_PASSWORD= /etc/systemd/system/opencode.service || true",
+    );
+    assert_eq!(state, "enabled\nactive\n600 root\n0\n");
+    let config = incus_exec(
+        &dw,
+        &oc,
+        &format!(
+            "python3 - <<'PY'
+import base64, urllib.request as u, urllib.error as e
+url = 'http://{base}.6.11:4096/config'
+try:
+    u.urlopen(url)
+    print('open without a password')
+except e.HTTPError as err:
+    print('without password:', err.code)
+pw = open('/etc/opencode/secret.env').read().strip().split('=', 1)[1]
+auth = base64.b64encode(('opencode:' + pw).encode()).decode()
+print(u.urlopen(u.Request(url, headers={{'Authorization': 'Basic ' + auth}})).read().decode())
+PY"
+        ),
+    );
+    assert!(config.contains("without password: 401"), "{config}");
+    assert!(
+        config.contains(&format!("\"baseURL\": \"{ollama_url}/v1\"")),
+        "{config}"
+    );
+    let password_before = incus_exec(&dw, &oc, "cat /etc/opencode/secret.env");
+
+    let second = infra.apply(&["-e", &vars_arg]);
+    assert_eq!(second.changed(), 0, "second run changed:\n{}", second.text);
+    assert_eq!(
+        incus_exec(&dw, &ui, "cat /etc/open-webui/secret.env"),
+        key_before,
+        "the secret changed on the second run"
+    );
+    assert_eq!(
+        incus_exec(&dw, &oc, "cat /etc/opencode/secret.env"),
+        password_before,
+        "the password changed on the second run"
+    );
+}
