@@ -20,6 +20,7 @@
 
 mod decide;
 mod decide_instances;
+mod decide_resources;
 mod declared;
 mod filter;
 mod objects;
