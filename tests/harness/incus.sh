@@ -7,6 +7,11 @@
 #                                  the test image; idempotent
 #   tests/harness/incus.sh status  say whether Incus answers
 #   tests/harness/incus.sh image   (re)build the test image only
+#   tests/harness/incus.sh restart  stop the incusd this script started (its
+#                                  pid file; SIGTERM leaves the instances
+#                                  running, as `systemctl restart incus`
+#                                  does) and start it again; refuses an
+#                                  incusd it did not start (exit 3)
 #   tests/harness/incus.sh clean PROJECT...
 #                                  delete the projects' instances, the
 #                                  projects, and the log directories Incus
@@ -22,6 +27,8 @@ IMAGE_ALIAS=${ANKLUME_TEST_IMAGE:-anklume-test-busybox}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 POOL=${ANKLUME_TEST_POOL:-default}
 LOG=${ANKLUME_INCUSD_LOG:-/var/log/anklume-test-incusd.log}
+# The pid of the incusd this script started (restart stops only that one).
+PIDFILE=${ANKLUME_INCUSD_PIDFILE:-/run/anklume-test-incusd.pid}
 SOCKET=${INCUS_SOCKET:-/var/lib/incus/unix.socket}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -58,7 +65,7 @@ start_incusd() {
         # No systemd here: start the daemon ourselves, detached, from /
         # (its helpers, rsync for snapshots among them, inherit its working
         # directory and fail once a checkout it was started from is gone).
-        as_root sh -c "cd / && nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 &"
+        as_root sh -c "cd / && nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 & echo \$! >'$PIDFILE'"
     fi
     incus admin waitready --timeout 60
 }
@@ -78,6 +85,23 @@ build_image() {
 
 ensure_image() {
     incus image show "$IMAGE_ALIAS" >/dev/null 2>&1 || build_image
+}
+
+restart_incusd() {
+    local pid
+    pid=$(cat "$PIDFILE" 2>/dev/null) || true
+    if [ -z "$pid" ] || [ "$(cat /proc/"$pid"/comm 2>/dev/null)" != incusd ]; then
+        echo "incusd was not started by $0 (no live pid in $PIDFILE): not restarting it" >&2
+        exit 3
+    fi
+    echo "Restarting incusd (pid $pid)"
+    as_root kill -TERM "$pid"
+    for _ in $(seq 300); do
+        [ -d /proc/"$pid" ] || break
+        sleep 0.1
+    done
+    [ ! -d /proc/"$pid" ] || { echo "incusd (pid $pid) did not stop" >&2; exit 1; }
+    start_incusd
 }
 
 clean_projects() {
@@ -108,6 +132,7 @@ case "${1:-up}" in
         ;;
     status) answers && echo "Incus answers" || { echo "Incus does not answer"; exit 1; } ;;
     image) build_image ;;
+    restart) restart_incusd ;;
     clean) shift; clean_projects "$@" ;;
-    *) echo "usage: $0 [up|status|image|clean PROJECT...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [up|status|image|restart|clean PROJECT...]" >&2; exit 2 ;;
 esac
