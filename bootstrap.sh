@@ -294,9 +294,14 @@ fi
 
 # The daemons read $INFRA: reloaded when it changed (those present).
 if [ "$INFRA_CHANGED" = true ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
-    for unit in anklume-netd anklume-snapd anklume-gpud; do
+    for unit in anklume-netd anklume-snapd anklume-gpud \
+        $(systemctl list-units --plain --no-legend --state=active 'anklume-proxy@*.service' 2>/dev/null | cut -d' ' -f1); do
         if systemctl is-active --quiet "$unit"; then
-            systemctl reload "$unit" && say "reloaded $unit"
+            if systemctl reload "$unit" 2>/dev/null; then
+                say "reloaded $unit"
+            else
+                warn "reload of $unit failed (systemctl status $unit)"
+            fi
         fi
     done
 fi

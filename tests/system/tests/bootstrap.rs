@@ -107,10 +107,15 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
         "changed: minimal admin-only infra written",
         "changed: machine admin-ctl (lxc, anklume-test-debian, ",
         "changed: admin-ctl: attached",
+        // The infra changed: the package's daemons re-read it.
+        "reloaded anklume-netd",
+        "reloaded anklume-snapd",
+        "reloaded anklume-gpud",
         &format!("{ADMIN} sh -c"),
     ] {
         assert!(said.contains(line), "no '{line}' in:\n{said}");
     }
+    assert!(!said.contains("WARNING: reload"), "{said}");
     // Nesting context: a container under this host (counted once).
     assert_eq!(c.sh("cat /etc/anklume/absolute_level").trim(), "1");
     assert_eq!(c.sh("cat /etc/anklume/relative_level").trim(), "1");
