@@ -4,11 +4,13 @@
 //! incus) gets the package offline and the test image in its own Incus,
 //! then `/usr/share/anklume/bootstrap.sh` takes it from nothing to an admin
 //! machine whose `incus list` goes through anklume-proxy; a second run, in
-//! `--dev` on the now initialised Incus, changes nothing.
+//! `--dev` on the now initialised Incus (with the admin's own changes),
+//! changes nothing; a third offers `--import`'s result and turns `--YOLO`
+//! on.
 //!
 //! Not covered here: provisioning with admin_bootstrap (apt and PyPI from
-//! inside the admin machine; the test containers have no network), hence
-//! `--no-provision`.
+//! inside the admin machine; the test containers have no network, nor
+//! Ansible), and the btrfs/zfs preseeds (the container's root is neither).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -159,6 +161,9 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
              stat -c '%Y %n' /etc/anklume/* ; incus config device show admin-ctl --project admin",
         )
     };
+    // The admin's own changes since: a second pool, a key on the default
+    // profile. --dev must leave them (and everything else) as they are.
+    c.sh("incus storage create user-pool dir && incus profile set default user.note=mine");
     let before = state();
     // (Provisioning asked this time: no Ansible in the container, so it
     // says so and changes nothing.)
@@ -172,10 +177,14 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
         "{said}"
     );
     assert!(
-        said.contains("initialised (storage pools: default): left as it is"),
+        said.contains("initialised (storage pools: default,user-pool): left as it is"),
         "{said}"
     );
     assert_eq!(state(), before, "the second run changed the host");
+    assert!(
+        before.contains("user-pool") && before.contains("user.note: mine"),
+        "{before}"
+    );
 
     // 3. --import with an infra in place: the import is offered, the infra
     // stays; --YOLO turns yolo on here and in the admin machine.
@@ -198,7 +207,7 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
         "true"
     );
     eprintln!(
-        "bootstrap system test: {:.1} s (image export, container, package, two runs)",
+        "bootstrap system test: {:.1} s (image export, container, package, three runs)",
         started.elapsed().as_secs_f64()
     );
 }
