@@ -130,7 +130,7 @@ snapshot_root() {
 # not visible from inside. --YOLO only ever sets yolo to true.
 step "Nesting context in $ETC"
 if [ -f "$ETC/absolute_level" ]; then
-    say "absolute_level $(cat "$ETC/absolute_level") written by the parent: kept"
+    say "absolute_level $(cat "$ETC/absolute_level") already set (by the parent anklume or an earlier run): kept"
     for f in relative_level vm_nested yolo; do
         [ -f "$ETC/$f" ] || { case $f in relative_level) v=0 ;; *) v=false ;; esac
             write_file "$ETC/$f" "$v" && changed "$ETC/$f = $v (missing)"; }

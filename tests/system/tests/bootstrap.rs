@@ -187,8 +187,11 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     );
 
     // 3. --import with an infra in place: the import is offered, the infra
-    // stays; --YOLO turns yolo on here and in the admin machine.
+    // stays; --YOLO turns yolo on here and in the admin machine. The level
+    // a parent anklume would have written (3, relative 2) is kept, not
+    // counted again, and the admin machine is one below it.
     let infra_before = c.sh("cat /etc/anklume/infra.yml");
+    c.sh("echo 3 > /etc/anklume/absolute_level && echo 2 > /etc/anklume/relative_level");
     let third = c.run(&format!(
         "{SCRIPT} --dev --import --YOLO --image {IMAGE} --no-provision"
     ));
@@ -202,6 +205,18 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     let imported = c.sh("cat /etc/anklume/infra.imported.yml");
     assert!(imported.contains("admin-ctl:"), "{imported}");
     assert_eq!(c.sh("cat /etc/anklume/yolo").trim(), "true");
+    assert!(said.contains("absolute_level 3 already set"), "{said}");
+    assert_eq!(c.sh("cat /etc/anklume/absolute_level").trim(), "3");
+    assert_eq!(
+        c.sh(&format!("{ADMIN} cat /etc/anklume/absolute_level"))
+            .trim(),
+        "4"
+    );
+    assert_eq!(
+        c.sh(&format!("{ADMIN} cat /etc/anklume/relative_level"))
+            .trim(),
+        "3"
+    );
     assert_eq!(
         c.sh(&format!("{ADMIN} cat /etc/anklume/yolo")).trim(),
         "true"
