@@ -89,6 +89,16 @@ die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "bootstrap.sh runs as root (it installs Incus and writes $ETC)"
 
+GEN=$(command -v anklume-gen || true)
+[ -n "$GEN" ] || { [ -x "$HERE/target/release/anklume-gen" ] && GEN="$HERE/target/release/anklume-gen"; } || true
+[ -n "$GEN" ] || die "anklume-gen not found: install the anklume package (docs/install.md) or make install"
+# A bad --infra stops the run before anything changes (every problem,
+# FILE:LINE:COL).
+if [ -n "$INFRA_ARG" ] && ! "$GEN" validate "$INFRA_ARG" >/dev/null 2>&1; then
+    "$GEN" validate "$INFRA_ARG" >&2 || true
+    die "$INFRA_ARG is not a valid infra: nothing was changed"
+fi
+
 # write_file PATH CONTENT: atomically, only when the content differs.
 write_file() {
     if [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; then return 1; fi
@@ -218,9 +228,6 @@ EOF
 fi
 
 # --- 4. The host's infra --------------------------------------------------------
-GEN=$(command -v anklume-gen || true)
-[ -n "$GEN" ] || { [ -x "$HERE/target/release/anklume-gen" ] && GEN="$HERE/target/release/anklume-gen"; } || true
-[ -n "$GEN" ] || die "anklume-gen not found: install the anklume package (docs/install.md) or make install"
 
 if [ "$IMPORT" = true ]; then
     step "Import of the running Incus"

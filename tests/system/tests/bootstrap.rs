@@ -257,6 +257,17 @@ fn help_and_argument_errors(c: &Container) {
         assert_eq!(out.status.code(), Some(2), "{args}: {}", text(&out));
         assert!(text(&out).contains(says), "{args}: {}", text(&out));
     }
+    // An infra that does not validate: its problems with their place, exit
+    // 1, before anything changes.
+    c.sh("printf 'project_name: x\\nglobal:\\n  base_subnet: \"10.100\"\\ndomains:\\n  admin:\\n    subnet_id: nope\\n' > /root/bad.yml");
+    let out = c.run(&format!("{SCRIPT} --infra /root/bad.yml"));
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("/root/bad.yml:6:"), "{said}");
+    assert!(
+        said.contains("is not a valid infra: nothing was changed"),
+        "{said}"
+    );
     assert!(
         !c.run("test -e /etc/anklume/absolute_level")
             .status
