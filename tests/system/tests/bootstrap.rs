@@ -72,16 +72,21 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     );
     c.push(&deb, "/root/anklume.deb");
     c.sh("cd /root && apt-get install -y -q ./anklume.deb");
-    c.push(
-        &repo_root().join("bootstrap.sh"),
-        "/root/bootstrap.checkout.sh",
-    );
-    assert!(
-        c.run(&format!("cmp -s {SCRIPT} /root/bootstrap.checkout.sh"))
-            .status
-            .success(),
-        "the package's {SCRIPT} is not this checkout's bootstrap.sh: run `make deb`"
-    );
+    for (ours, packaged) in [
+        ("bootstrap.sh", SCRIPT),
+        (
+            "scripts/bootstrap-admin.sh",
+            "/usr/share/anklume/scripts/bootstrap-admin.sh",
+        ),
+    ] {
+        c.push(&repo_root().join(ours), "/root/checkout.sh");
+        assert!(
+            c.run(&format!("cmp -s {packaged} /root/checkout.sh"))
+                .status
+                .success(),
+            "the package's {packaged} is not this checkout's {ours}: run `make deb`"
+        );
+    }
     c.push(&scratch.0.join("debian.tar.gz"), "/root/debian.tar.gz");
     c.sh(&format!(
         "incus image import /root/debian.tar.gz --alias {IMAGE} && rm /root/debian.tar.gz"
