@@ -6,6 +6,12 @@
 #                                        building the cached tarball first
 #                                        when it is missing; idempotent
 #   scripts/debian-image.sh rebuild  drop the cache and build again
+#   scripts/debian-image.sh incus    import alias anklume-test-debian-incus:
+#                                        the same image plus Incus from
+#                                        bookworm-backports (bootstrap.sh's
+#                                        system test: a nested Incus with no
+#                                        network at run time); built from the
+#                                        cached base tarball, cached too
 #
 # Cache: $ANKLUME_TEST_CACHE (default /var/cache/anklume-test)/debian-bookworm-<recipe>.tar.gz
 # The image carries what base_system needs offline (locales, tzdata,
@@ -77,31 +83,113 @@ META
     trap - EXIT
 }
 
+# import_alias ALIAS RECIPE TARBALL: ALIAS names the image of TARBALL
+# (recipe RECIPE); nothing to do when it already does.
+import_alias() {
+    local alias=$1 recipe=$2 tarball=$3 fingerprint old
+    if incus image show "$alias" >/dev/null 2>&1 &&
+        [ "$(incus image get-property "$alias" anklume.recipe 2>/dev/null)" = "$recipe" ]; then
+        return 0
+    fi
+    fingerprint=$(sha256sum "$tarball" | cut -d' ' -f1)
+    incus image import "$tarball" >/dev/null 2>&1 || incus image show "$fingerprint" >/dev/null
+    if incus image alias list --format csv | grep -q "^$alias,"; then
+        echo "Image $alias is from another recipe: pointing it at recipe $recipe"
+        old=$(incus image info "$alias" | awk '/^Fingerprint:/ {print $2}')
+        incus image alias delete "$alias"
+        incus image alias create "$alias" "$fingerprint"
+        # The previous image goes unless something else names it.
+        if [ -n "$old" ] && [ "$old" != "$fingerprint" ] && [ -z "$(incus image info "$old" | sed -n '/^Aliases:/,/^[A-Z]/p' | grep -- '- ')" ]; then
+            incus image delete "$old" >/dev/null 2>&1 || true
+        fi
+    else
+        incus image alias create "$alias" "$fingerprint"
+    fi
+    echo "Imported image $alias"
+}
+
+# The Incus variant: the base tarball unpacked, Incus installed from
+# bookworm-backports in a chroot (the host's network, at build time only),
+# packed again with its own recipe id.
+INCUS_ALIAS=${ANKLUME_TEST_DEBIAN_INCUS_IMAGE:-anklume-test-debian-incus}
+# dnsmasq-base: a Recommends of incus-base that bridges need.
+INCUS_PACKAGES="incus dnsmasq-base"
+INCUS_RECIPE=$(printf '2 %s %s' "$RECIPE" "$INCUS_PACKAGES" | md5sum | cut -c1-8)
+INCUS_TARBALL="$CACHE/debian-bookworm-incus-$INCUS_RECIPE.tar.gz"
+
+build_incus_tarball() {
+    local work
+    work=$(as_root mktemp -d "$CACHE/build.XXXXXX")
+    trap 'drop_work "$work"' EXIT
+    echo "Building the Debian 12 + Incus image (once; cached in $INCUS_TARBALL)"
+    as_root tar -C "$work" -xzf "$TARBALL"
+    as_root cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$work/rootfs/usr/sbin/policy-rc.d" >/dev/null
+    as_root chmod 755 "$work/rootfs/usr/sbin/policy-rc.d"
+    echo "deb $MIRROR bookworm-backports main" | as_root tee "$work/rootfs/etc/apt/sources.list.d/backports.list" >/dev/null
+    as_root mount -t proc proc "$work/rootfs/proc"
+    { as_root chroot "$work/rootfs" apt-get update -q &&
+        as_root chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --no-install-recommends -t bookworm-backports $INCUS_PACKAGES; } \
+        >"$work/apt.log" 2>&1 || { tail -20 "$work/apt.log" >&2; exit 1; }
+    as_root umount "$work/rootfs/proc"
+    # Nested Incus in an unprivileged container: its subordinate ids must
+    # fit in the 10^9 ids the outer Incus maps (the package's default,
+    # 1000000:1000000000, does not).
+    echo "root:1000000:100000000" | as_root tee "$work/rootfs/etc/subuid" "$work/rootfs/etc/subgid" >/dev/null
+    # On a cgroup v1 host with cpu and cpuacct as separate hierarchies (a
+    # host without systemd, like the build machines), the outer container
+    # gets those two unmounted and nested LXC fails ("Failed to open
+    # 9/cpuacct"): mount every v1 controller of /proc/self/cgroup that is
+    # not mounted, before Incus starts. Nothing to do on cgroup v2.
+    as_root tee "$work/rootfs/usr/local/sbin/anklume-test-cgroups" >/dev/null <<'SH'
+#!/bin/sh
+for c in $(sed -n 's/^[0-9]*:\([a-z_,]*\):.*/\1/p' /proc/self/cgroup); do
+    mountpoint -q "/sys/fs/cgroup/$c" && continue
+    mount -o remount,rw /sys/fs/cgroup || exit 0
+    rm -f "/sys/fs/cgroup/$c"
+    mkdir -p "/sys/fs/cgroup/$c"
+    mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || true
+done
+SH
+    as_root chmod 755 "$work/rootfs/usr/local/sbin/anklume-test-cgroups"
+    printf '[Unit]\nDescription=Mount missing cgroup v1 controllers (anklume test image)\nBefore=incus.service incus.socket\nDefaultDependencies=no\nAfter=local-fs.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/anklume-test-cgroups\n\n[Install]\nWantedBy=sysinit.target\n' |
+        as_root tee "$work/rootfs/etc/systemd/system/anklume-test-cgroups.service" >/dev/null
+    as_root mkdir -p "$work/rootfs/etc/systemd/system/sysinit.target.wants"
+    as_root ln -sf /etc/systemd/system/anklume-test-cgroups.service \
+        "$work/rootfs/etc/systemd/system/sysinit.target.wants/anklume-test-cgroups.service"
+    as_root rm -f "$work/rootfs/usr/sbin/policy-rc.d" "$work/rootfs/etc/resolv.conf"
+    as_root rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*
+    as_root sed -i -e "s/^creation_date: .*/creation_date: $(date +%s)/" \
+        -e "s/anklume.recipe: .*/anklume.recipe: \"$INCUS_RECIPE\"/" \
+        -e "s/description: .*/description: anklume test image (Debian 12 debootstrap, python3 + systemd + Incus)/" \
+        "$work/metadata.yaml"
+    as_root tar -C "$work" -czf "$work/image.tar.gz" metadata.yaml rootfs
+    as_root mv "$work/image.tar.gz" "$INCUS_TARBALL"
+    drop_work "$work"
+    trap - EXIT
+}
+
+variant=base
 case "${1:-up}" in
     up) ;;
+    incus) variant=incus ;;
     rebuild) as_root rm -f "$CACHE"/debian-bookworm*.tar.gz; incus image delete "$ALIAS" >/dev/null 2>&1 || true ;;
-    *) echo "usage: $0 [up|rebuild]" >&2; exit 2 ;;
+    *) echo "usage: $0 [up|incus|rebuild]" >&2; exit 2 ;;
 esac
 
-if incus image show "$ALIAS" >/dev/null 2>&1 &&
-    [ "$(incus image get-property "$ALIAS" anklume.recipe 2>/dev/null)" = "$RECIPE" ]; then
+if [ "$variant" = incus ]; then
+    if ! { incus image show "$INCUS_ALIAS" >/dev/null 2>&1 &&
+        [ "$(incus image get-property "$INCUS_ALIAS" anklume.recipe 2>/dev/null)" = "$INCUS_RECIPE" ]; }; then
+        [ -s "$INCUS_TARBALL" ] || { [ -s "$TARBALL" ] || build_tarball; build_incus_tarball; }
+        import_alias "$INCUS_ALIAS" "$INCUS_RECIPE" "$INCUS_TARBALL"
+    fi
     exit 0
 fi
 # Built before the old image goes: other checkouts keep launching from the
 # alias meanwhile. The alias then moves to the new image in one step.
-[ -s "$TARBALL" ] || build_tarball
-fingerprint=$(sha256sum "$TARBALL" | cut -d' ' -f1)
-incus image import "$TARBALL" >/dev/null 2>&1 || incus image show "$fingerprint" >/dev/null
-if incus image alias list --format csv | grep -q "^$ALIAS,"; then
-    echo "Image $ALIAS is from another recipe: pointing it at recipe $RECIPE"
-    old=$(incus image info "$ALIAS" | awk '/^Fingerprint:/ {print $2}')
-    incus image alias delete "$ALIAS"
-    incus image alias create "$ALIAS" "$fingerprint"
-    # The previous image goes unless something else names it.
-    if [ -n "$old" ] && [ "$old" != "$fingerprint" ] && [ -z "$(incus image info "$old" | sed -n '/^Aliases:/,/^[A-Z]/p' | grep -- '- ')" ]; then
-        incus image delete "$old" >/dev/null 2>&1 || true
-    fi
-else
-    incus image alias create "$ALIAS" "$fingerprint"
+if ! { incus image show "$ALIAS" >/dev/null 2>&1 &&
+    [ "$(incus image get-property "$ALIAS" anklume.recipe 2>/dev/null)" = "$RECIPE" ]; }; then
+    [ -s "$TARBALL" ] || build_tarball
+    import_alias "$ALIAS" "$RECIPE" "$TARBALL"
 fi
-echo "Imported image $ALIAS"

@@ -12,6 +12,9 @@ use crate::build::{Candidate, config_value, devices_value, entry};
 pub(crate) const PROTECTION_KEY: &str = "security.protection.delete";
 /// Where anklume's instances module remembers the config keys it set.
 const MANAGED_KEYS: &str = "user.anklume.managed-keys";
+/// The `proxy` device `anklume-proxy attach` adds to an admin machine
+/// (docs/admin-proxy.md): the attachment's, not the infra's.
+const PROXY_ATTACH_DEVICE: &str = "anklume-incus";
 
 pub(crate) fn machine(
     c: &Candidate<'_>,
@@ -33,6 +36,15 @@ pub(crate) fn machine(
     let mut devices = i.devices.clone();
     if let Some(ip) = static_ip(c, &mut devices, &where_, notes) {
         body.push(entry("ip", Value::str(ip.to_string())));
+    }
+    let attached = devices
+        .get(PROXY_ATTACH_DEVICE)
+        .is_some_and(|d| d.get("type").map(String::as_str) == Some("proxy"));
+    if attached {
+        devices.remove(PROXY_ATTACH_DEVICE);
+        notes.push(format!(
+            "{where_}: device '{PROXY_ATTACH_DEVICE}' is anklume-proxy's (anklume-proxy attach adds it, the infra does not declare it); left out"
+        ));
     }
     if write_ephemeral {
         body.push(entry("ephemeral", Value::Bool(ephemeral)));

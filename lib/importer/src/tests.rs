@@ -303,3 +303,43 @@ fn a_firewall_vm_is_imported_as_a_machine_and_its_mode_noted() {
     );
     assert!(parsed(&imported.text).machine("sys-firewall").is_some());
 }
+
+#[test]
+fn the_device_anklume_proxy_attach_adds_is_left_out() {
+    let mut s = host();
+    let pro = s
+        .projects
+        .iter_mut()
+        .find(|p| p.project.name == "pro")
+        .unwrap();
+    let web = pro
+        .instances
+        .iter_mut()
+        .find(|i| i.name == "pro-web")
+        .unwrap();
+    let device: std::collections::BTreeMap<String, String> = [
+        ("type", "proxy"),
+        ("connect", "unix:/run/anklume/proxy/pro-web.socket"),
+        ("listen", "unix:/var/lib/anklume-proxy/incus.socket"),
+        ("bind", "instance"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    web.devices.insert("anklume-incus".into(), device);
+    let imported = build(&s, &[], &NestingContext::default()).unwrap();
+    let notes = imported.notes.join("\n");
+    assert!(
+        notes.contains("machine 'pro-web': device 'anklume-incus' is anklume-proxy's"),
+        "{notes}"
+    );
+    assert!(
+        !imported.text.contains("anklume-incus:"),
+        "{}",
+        imported.text
+    );
+    let infra = parsed(&imported.text);
+    let devices = infra.machine("pro-web").unwrap().devices.as_ref().unwrap();
+    assert!(devices.get("anklume-incus").is_none());
+    assert!(devices.get("data").is_some(), "the other devices stay");
+}

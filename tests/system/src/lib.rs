@@ -107,7 +107,17 @@ impl Container {
     /// Launches it (nesting on: the units' sandboxing uses namespaces) and
     /// waits until systemd has finished booting.
     pub fn launch(name: &str) -> Self {
-        incus(&["launch", IMAGE, name, "-c", "security.nesting=true"]);
+        Self::launch_from(IMAGE, name, &[])
+    }
+
+    /// Launches `name` from `image` with nesting on and `config` (`KEY=VALUE`
+    /// items) and waits until systemd has finished booting.
+    pub fn launch_from(image: &str, name: &str, config: &[&str]) -> Self {
+        let mut args = vec!["launch", image, name, "-c", "security.nesting=true"];
+        for item in config {
+            args.extend(["-c", item]);
+        }
+        incus(&args);
         let container = Self {
             name: name.to_owned(),
         };
