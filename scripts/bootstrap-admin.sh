@@ -24,12 +24,12 @@ step "Admin domain '$ADMIN_DOMAIN' (project $PROJECT, bridge $NET, machine $ADMI
 if incus project show "$PROJECT" >/dev/null 2>&1; then
     say "project $PROJECT exists"
 else
-    # The derived restrictions, except restricted.devices.proxy: the admin
-    # machine carries anklume-proxy's device (docs/lifecycle.md).
+    # Exactly the derived restrictions: they open proxy devices here, for
+    # the device anklume-proxy attach gives the admin machine
+    # (docs/lifecycle.md).
     args=(-c features.images=false -c features.profiles=true -c features.storage.volumes=true -c features.networks=false)
     while IFS= read -r kv; do
         key=${kv%%: *} value=${kv#*: }; value=${value//\'/}
-        [ "$key" = restricted.devices.proxy ] && value=allow
         args+=(-c "$key=$value")
     done < <(sed -n '/^incus_project_restrictions:/,/^[^ ]/ s/^  \(restricted[^:]*: .*\)$/\1/p' "$GV")
     incus project create "$PROJECT" "${args[@]}" >/dev/null

@@ -11,6 +11,9 @@ use super::incus::{
 use crate::model::{Domain, InstanceType};
 use crate::value::Value;
 
+/// The role of the admin machine, which `anklume-proxy attach` equips.
+pub const ADMIN_ROLE: &str = "admin_bootstrap";
+
 /// Something the infra declares that its project's restrictions cannot
 /// express exactly.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +141,16 @@ impl Needs {
             // `gpu: true` makes the instances role add a `type: gpu` device.
             if machine.gpu == Some(true) {
                 needs.device_types.insert("gpu".to_owned());
+            }
+            // The admin machine gets its Incus socket from `anklume-proxy
+            // attach`: a `proxy` device to anklume-proxy's socket (the
+            // proxy itself refuses any other proxy device).
+            if machine
+                .roles
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|r| r == ADMIN_ROLE))
+            {
+                needs.device_types.insert("proxy".to_owned());
             }
         }
         needs.resolve_raw_idmaps();

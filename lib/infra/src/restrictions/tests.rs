@@ -170,3 +170,22 @@ fn findings_are_warnings_of_the_load() {
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].message.contains("disk 'a'"));
 }
+
+#[test]
+fn the_admin_machine_opens_proxy_devices_for_anklume_proxy_attach() {
+    let get = |domains: &str| {
+        derived(domains)
+            .get("restricted.devices.proxy")
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        get("  admin:\n    subnet_id: 0\n    machines:\n      admin-ctl: {roles: [admin_bootstrap]}\n")
+            .as_deref(),
+        Some("allow")
+    );
+    assert_eq!(
+        get("  pro:\n    subnet_id: 1\n    machines:\n      pro-dev: {roles: [base_system]}\n")
+            .as_deref(),
+        Some("block")
+    );
+}
