@@ -41,7 +41,8 @@ fn devices_of(v: Option<&Value>) -> Devices {
 /// What the roles put in a domain's project, as Incus sees it: the
 /// default profile, the domain's profiles, and each instance expanded with
 /// its profiles (the instances role adds eth0 for a static IP, a gpu
-/// device for `gpu: true`, and its own config keys).
+/// device for `gpu: true`, and its own config keys; `anklume-proxy attach`
+/// adds the admin machine's proxy device).
 pub fn entities(infra: &Infra, domain: &Domain) -> Vec<(String, Entity)> {
     let bridge = infra.network(domain).bridge;
     let mut default_devices = Devices::new();
@@ -121,6 +122,29 @@ pub fn entities(infra: &Infra, domain: &Domain) -> Vec<(String, Entity)> {
                 .any(|d| d.get("type").is_some_and(|t| t == "gpu"))
         {
             devices.insert("gpu".into(), [("type".into(), "gpu".into())].into());
+        }
+        // `anklume-proxy attach` gives the admin machine its socket through
+        // a proxy device (bind=instance, connect to the proxy's socket).
+        if m.roles
+            .as_ref()
+            .is_some_and(|r| r.iter().any(|r| r == "admin_bootstrap"))
+        {
+            devices.insert(
+                "anklume-incus".into(),
+                [
+                    ("type".into(), "proxy".into()),
+                    ("bind".into(), "instance".into()),
+                    (
+                        "connect".into(),
+                        "unix:/run/anklume/proxy/admin.socket".into(),
+                    ),
+                    (
+                        "listen".into(),
+                        "unix:/var/lib/anklume-proxy/incus.socket".into(),
+                    ),
+                ]
+                .into(),
+            );
         }
         let kind = match m.instance_type {
             InstanceType::Lxc => Kind::Container,
