@@ -65,7 +65,12 @@ start_incusd() {
         # No systemd here: start the daemon ourselves, detached, from /
         # (its helpers, rsync for snapshots among them, inherit its working
         # directory and fail once a checkout it was started from is gone).
-        as_root sh -c "cd / && nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 & echo \$! >'$PIDFILE'"
+        # Close every inherited descriptor above 2 first: the daemon
+        # outlives its caller, and must not keep a caller's lock (a test
+        # run under `flock`) or pipe open forever.
+        # (bash: dash cannot name descriptors above 9.)
+        as_root bash -c "cd / && for fd in \$(ls /proc/\$\$/fd); do [ \$fd -gt 2 ] && eval \"exec \$fd>&-\"; done; \
+            nohup /usr/libexec/incus/incusd --group root >>'$LOG' 2>&1 & echo \$! >'$PIDFILE'"
     fi
     incus admin waitready --timeout 60
 }

@@ -7,17 +7,17 @@
 //! host's shared table; a real anklume-netd on a private bus owns one of
 //! them, and flush leaves it to the daemon.
 
+#[path = "support/netd.rs"]
+mod netd;
 #[path = "../../harness/test_bus.rs"]
 #[allow(dead_code)]
 mod test_bus;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
-use anklume_e2e::{
-    Infra, busybox_infra, free_base_subnet, incus_query, netd_bin, repo_root, tag, text,
-};
+use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_query, repo_root, tag, text};
+use netd::{Netd, table};
 use test_bus::TestBus;
 
 /// No system bus: anklume-netd is not running.
@@ -108,71 +108,6 @@ fn flush_typed(netns: &str, context: &Path, args: &[&str], answer: &str) -> (boo
         .unwrap();
     let out = child.wait_with_output().unwrap();
     (out.status.success(), text(&out))
-}
-
-/// `anklume-netd serve` in `netns` on `bus` for `infra`; killed on drop.
-struct Netd(Child);
-
-impl Netd {
-    fn start(bus: &TestBus, netns: &str, infra: &Path, log: &Path) -> Self {
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(netd_bin())
-            .args([
-                "serve",
-                "--config",
-                "/nonexistent/anklume.conf.yml",
-                "--infra",
-            ])
-            .arg(infra)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let netd = Netd(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !test_bus::busctl(bus, None, &["status", "org.anklume.Network1"])
-            .status
-            .success()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "anklume-netd did not start: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The name comes before the first apply: wait for netd's table too.
-        while !table(netns).is_some_and(|t| t.contains("comment \"anklume ruleset ")) {
-            assert!(
-                Instant::now() < deadline,
-                "anklume-netd applied no table: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        netd
-    }
-}
-
-impl Drop for Netd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn table(netns: &str) -> Option<String> {
-    let out = Command::new("ip")
-        .args([
-            "netns", "exec", netns, "nft", "list", "table", "inet", "anklume",
-        ])
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 fn add_table(netns: &str, comment: &str) {

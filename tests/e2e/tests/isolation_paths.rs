@@ -5,15 +5,17 @@
 //! instead of the one-shot command. Real packets between namespaces, real
 //! Incus, a real anklume-netd on a private bus.
 
+#[path = "support/netd.rs"]
+mod netd;
 #[path = "../../harness/test_bus.rs"]
 #[allow(dead_code)]
 mod test_bus;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use anklume_e2e::netns::Domains;
 use anklume_e2e::{Infra, busybox_infra, free_base_subnet, incus_query, netd_bin, tag};
+use netd::Netd;
 use test_bus::TestBus;
 
 fn two_domains(base: &str, a: &str, b: &str, policy: bool) -> String {
@@ -203,49 +205,6 @@ fn check_from_nothing_reports_what_apply_would_create() {
     assert!(incus_query(&format!("/1.0/projects/{a}")).is_none());
 }
 
-/// `anklume-netd serve` in `netns` on `bus`, reading `infra`.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(bus: &TestBus, netns: &str, infra: &std::path::Path, log: &std::path::Path) -> Self {
-        let child = Command::new("ip")
-            .args(["netns", "exec", netns])
-            .arg(netd_bin())
-            .args([
-                "serve",
-                "--config",
-                "/nonexistent/anklume.conf.yml",
-                "--infra",
-            ])
-            .arg(infra)
-            .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !busctl(bus, &["status", "org.anklume.Network1"])
-            .status
-            .success()
-        {
-            assert!(
-                Instant::now() < deadline,
-                "anklume-netd did not start: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Daemon(child)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn busctl(bus: &TestBus, args: &[&str]) -> std::process::Output {
     test_bus::busctl(bus, None, args)
 }
@@ -274,7 +233,7 @@ fn the_firewall_play_uses_a_running_daemon_and_shows_its_drift() {
     let net = Domains::new(&t, base, &[(&a, 1), (&b, 2)]);
     let bus = TestBus::start();
     let infra_file = infra.dir.path().join("infra.yml");
-    let _daemon = Daemon::start(
+    let _daemon = Netd::start(
         &bus,
         &net.host,
         &infra_file,
