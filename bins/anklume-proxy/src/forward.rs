@@ -11,11 +11,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use anklume_daemon::LastValid;
 use anklume_proxypolicy::{
     Declared, Request as PolicyRequest, Rule, Verdict, decide, filter_list, needs_json_body,
+    pin_gpu_devices,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING, UPGRADE};
+use hyper::header::{
+    CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, IF_MATCH, TRANSFER_ENCODING, UPGRADE,
+};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -139,8 +142,8 @@ async fn serve(
     };
     let current = current_object(proxy, method, path, query).await;
     let declared = proxy.declared.get();
-    let request =
-        PolicyRequest::new(method, path, query, json_body.as_ref()).with_current(current.as_ref());
+    let request = PolicyRequest::new(method, path, query, json_body.as_ref())
+        .with_current(current.as_ref().map(|(value, _)| value));
     let fingerprint = image_fingerprint(proxy, &declared, &request).await;
     let request = request.with_image_fingerprint(fingerprint.as_deref());
     let verdict = decide(&declared, &request, &|id| proxy.owns(id));
@@ -175,6 +178,12 @@ async fn serve(
             return Ok(error(StatusCode::FORBIDDEN, &message));
         }
     }
+    let body = if allowed.gpu_claims.is_empty() {
+        body
+    } else {
+        let pinned = pin_to_gpud(proxy, path, query, json_body, current, &mut parts).await;
+        pinned.unwrap_or(body)
+    };
     let upgrade = parts.headers.contains_key(UPGRADE);
     let client_side = upgrade.then(|| {
         let mut shell = Request::new(());
@@ -261,9 +270,43 @@ fn path_query(path: &str, query: &str) -> String {
     }
 }
 
-/// For an update of an instance, network, profile or project: the object as incusd
-/// has it now (its `volatile.*`/`image.*` keys may be sent back unchanged).
-async fn current_object(proxy: &Proxy, method: &str, path: &str, query: &str) -> Option<Value> {
+/// Once anklume-gpud admitted a GPU, the instance has gpud's pinned
+/// `gpu` device (and so a new ETag): the body to forward carries that
+/// device instead of the unpinned one asked for, and a client's `If-Match`
+/// that held before the claim is moved to the new ETag. `None`: forward
+/// the request as it came.
+async fn pin_to_gpud(
+    proxy: &Proxy,
+    path: &str,
+    query: &str,
+    json_body: Option<Value>,
+    before: Option<(Value, Option<String>)>,
+    parts: &mut hyper::http::request::Parts,
+) -> Option<Body> {
+    let (_, etag_before) = before?;
+    let mut body = json_body?;
+    let (after, etag_after) = current_object(proxy, parts.method.as_str(), path, query).await?;
+    let sent_etag = parts.headers.get(IF_MATCH).and_then(|v| v.to_str().ok());
+    if sent_etag.is_some() && sent_etag == etag_before.as_deref() {
+        let new = HeaderValue::from_str(etag_after.as_deref()?).ok()?;
+        parts.headers.insert(IF_MATCH, new);
+    }
+    pin_gpu_devices(&mut body, &after);
+    let bytes = Bytes::from(body.to_string());
+    parts.headers.insert(CONTENT_LENGTH, bytes.len().into());
+    parts.headers.remove(TRANSFER_ENCODING);
+    Some(full(bytes))
+}
+
+/// For an update of an instance, network, profile or project: the object
+/// as incusd has it now (its `volatile.*`/`image.*` keys may be sent back
+/// unchanged), and its ETag.
+async fn current_object(
+    proxy: &Proxy,
+    method: &str,
+    path: &str,
+    query: &str,
+) -> Option<(Value, Option<String>)> {
     if !matches!(method, "PUT" | "PATCH") {
         return None;
     }
@@ -280,8 +323,8 @@ async fn current_object(proxy: &Proxy, method: &str, path: &str, query: &str) ->
         .filter(|p| p.starts_with("project="))
         .collect();
     let target = path_query(path, &project.join("&"));
-    match upstream::call(&proxy.incus, "GET", &target, None, &[], None).await {
-        Ok((200, value)) => Some(value["metadata"].clone()),
+    match upstream::call_etag(&proxy.incus, "GET", &target, None, &[], None).await {
+        Ok((200, value, etag)) => Some((value["metadata"].clone(), etag)),
         _ => None,
     }
 }

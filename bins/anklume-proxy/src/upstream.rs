@@ -55,6 +55,19 @@ pub async fn call(
     headers: &[(&str, &str)],
     raw: Option<Bytes>,
 ) -> Result<(u16, Value), String> {
+    let (status, value, _) = call_etag(socket, method, path_and_query, body, headers, raw).await?;
+    Ok((status, value))
+}
+
+/// [`call`], with the response's `ETag` header.
+pub async fn call_etag(
+    socket: &Path,
+    method: &str,
+    path_and_query: &str,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+    raw: Option<Bytes>,
+) -> Result<(u16, Value, Option<String>), String> {
     let mut builder = Request::builder()
         .method(method)
         .uri(path_and_query)
@@ -73,6 +86,11 @@ pub async fn call(
     let req = builder.body(full(bytes)).map_err(|e| e.to_string())?;
     let resp = send(socket, req).await?;
     let status = resp.status().as_u16();
+    let etag = resp
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = resp
         .into_body()
         .collect()
@@ -82,6 +100,7 @@ pub async fn call(
     Ok((
         status,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        etag,
     ))
 }
 

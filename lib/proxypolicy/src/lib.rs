@@ -33,4 +33,5 @@ pub use declared::{
     Devices, Strings, incus_str, local_alias,
 };
 pub use filter::{ListFilter, filter_list};
+pub use objects::pin_gpu_devices;
 pub use request::Request;

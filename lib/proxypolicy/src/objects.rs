@@ -132,6 +132,18 @@ pub fn check_devices(
         let Some(wanted) = declared.get(name) else {
             return Err(subject.deny(device_rule(device, bridge), &field()));
         };
+        // A `gpu` device sent back as incusd has it is anklume-gpud's
+        // pinned one (`gputype`/`pci` it chose): still declared, it is
+        // claimed again (idempotent; any card, the one held).
+        if now == Some(device) && wanted.get("type").map(String::as_str) == Some("gpu") {
+            if let Some(instance) = instance {
+                claims.push(GpuClaim {
+                    instance: instance.to_string(),
+                    gpu: String::new(),
+                });
+            }
+            continue;
+        }
         for (key, value) in device {
             if value.as_str() != wanted.get(key).map(String::as_str) {
                 return Err(subject.deny(
@@ -235,4 +247,28 @@ pub fn body_object(body: Option<&Value>) -> Result<&Map<String, Value>, Denial> 
         body.ok_or_else(|| Denial::new(Rule::BadBody, "the request has no JSON body".into()))?,
         "the body",
     )
+}
+
+/// After anklume-gpud admitted a claim it has put its pinned `gpu` device
+/// on the instance (`current`, re-read): the request's `gpu` devices are
+/// replaced by it, so forwarding does not undo the pin. True when `body`
+/// changed.
+pub fn pin_gpu_devices(body: &mut Value, current: &Value) -> bool {
+    let Some(devices) = body.get_mut("devices").and_then(Value::as_object_mut) else {
+        return false;
+    };
+    let mut changed = false;
+    for (name, device) in devices.iter_mut() {
+        let is_gpu = |d: &Value| d.get("type").and_then(Value::as_str) == Some("gpu");
+        if !is_gpu(device) {
+            continue;
+        }
+        if let Some(pinned) = current["devices"].get(name).filter(|d| is_gpu(d))
+            && pinned != device
+        {
+            *device = pinned.clone();
+            changed = true;
+        }
+    }
+    changed
 }

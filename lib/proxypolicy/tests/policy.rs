@@ -393,6 +393,36 @@ fn incus_keys_may_only_be_sent_back_unchanged_and_gpus_need_a_claim() {
 }
 
 #[test]
+fn the_gpu_device_gpud_pinned_may_be_sent_back_and_is_claimed_again() {
+    use anklume_proxypolicy::{Request, decide};
+    let d = declared(INFRA);
+    let pinned = json!({"type": "gpu", "gputype": "physical", "pci": "0000:41:00.0"});
+    let current = json!({"devices": {"gpu": pinned.clone()}});
+    // `incus config edit` PUTs the whole instance, gpud's device included.
+    let body = json!({"config": {}, "devices": {"gpu": pinned.clone()}});
+    let req = Request::new("PUT", "/1.0/instances/pro-gpu", "project=pro", Some(&body))
+        .with_current(Some(&current));
+    let v = decide(&d, &req, &|_| false);
+    assert_eq!(
+        v.outcome.unwrap().gpu_claims,
+        [GpuClaim {
+            instance: "pro-gpu".into(),
+            gpu: String::new()
+        }]
+    );
+    // Pinned keys the client chose itself stay refused.
+    let body = json!({"devices": {"gpu": {"type": "gpu", "pci": "0000:42:00.0"}}});
+    let req = Request::new("PUT", "/1.0/instances/pro-gpu", "project=pro", Some(&body))
+        .with_current(Some(&current));
+    assert_eq!(decide(&d, &req, &|_| false).rule, Rule::Gpu);
+    // On a machine without a declared GPU, even an existing one is refused.
+    let body = json!({"devices": {"gpu": pinned}});
+    let req = Request::new("PUT", "/1.0/instances/pro-dev", "project=pro", Some(&body))
+        .with_current(Some(&current));
+    assert!(!decide(&d, &req, &|_| false).is_allowed());
+}
+
+#[test]
 fn sent_back_unchanged_is_no_change_and_local_images_go_by_fingerprint() {
     use anklume_proxypolicy::{Request, decide};
     let d = declared(INFRA);
@@ -470,4 +500,24 @@ fn events_are_the_projects_own_operations_and_lifecycle() {
         .0,
         Rule::DefaultDeny
     );
+}
+
+#[test]
+fn the_forwarded_gpu_device_is_the_one_gpud_pinned() {
+    use anklume_proxypolicy::pin_gpu_devices;
+    let pinned = json!({"type": "gpu", "gputype": "physical", "pci": "0000:41:00.0"});
+    let current = json!({"devices": {"gpu": pinned.clone(), "eth0": {"type": "nic"}}});
+    let mut body = json!({"config": {}, "devices": {"gpu": {"type": "gpu"}, "eth0": {"type": "nic", "network": "x"}}});
+    assert!(pin_gpu_devices(&mut body, &current));
+    assert_eq!(body["devices"]["gpu"], pinned);
+    assert_eq!(
+        body["devices"]["eth0"],
+        json!({"type": "nic", "network": "x"}),
+        "other devices as sent"
+    );
+    assert!(!pin_gpu_devices(&mut body, &current), "already pinned");
+    // No pinned device (gpud without Incus): the request stays as sent.
+    let mut body = json!({"devices": {"gpu": {"type": "gpu"}}});
+    assert!(!pin_gpu_devices(&mut body, &json!({"devices": {}})));
+    assert_eq!(body, json!({"devices": {"gpu": {"type": "gpu"}}}));
 }

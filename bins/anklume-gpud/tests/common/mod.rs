@@ -7,9 +7,8 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 #[path = "../../../../tests/harness/test_bus.rs"]
@@ -22,32 +21,16 @@ mod confinement;
 #[allow(unused_imports)]
 pub use confinement::assert_every_thread_confined;
 
+#[path = "../../../../tests/harness/fake_nvml.rs"]
+mod fake_nvml;
+pub use fake_nvml::fake_nvml;
+
 #[path = "../../../../tests/harness/notify.rs"]
 mod notify;
 pub use notify::NotifySocket;
 
 pub const NOBODY: u32 = 65534;
 pub const GIB: u64 = 1 << 30;
-
-/// The fake library, compiled once per test binary.
-pub fn fake_nvml() -> &'static Path {
-    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &BUILT
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let out = dir.path().join("libnvidia-ml.so.1");
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake_nvml.c");
-            let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-                .args(["-shared", "-fPIC", "-O1", "-o"])
-                .arg(&out)
-                .arg(&source)
-                .status()
-                .expect("a C compiler (cc) to build the fake NVML");
-            assert!(status.success(), "cc failed on {}", source.display());
-            (dir, out)
-        })
-        .1
-}
 
 /// A fixture line for a card: `gpu <uuid> <total> <used> <bus id> <name>`.
 pub fn card(index: u32, total: u64, used: u64) -> String {

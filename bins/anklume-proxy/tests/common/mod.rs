@@ -28,6 +28,23 @@ impl Proxy {
 
     /// [`Proxy::start`] listening on `socket` (a restart keeps its path).
     pub fn start_at(infra: &Path, dir: tempfile::TempDir, socket: PathBuf) -> Self {
+        Self::launch(
+            infra,
+            dir,
+            socket,
+            "unix:path=/nonexistent/anklume-proxy-test-bus",
+        )
+    }
+
+    /// [`Proxy::start`] with `bus` as its system bus (a test bus where
+    /// anklume-gpud runs).
+    pub fn start_on_bus(infra: &Path, bus: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("proxy.sock");
+        Self::launch(infra, dir, socket, bus)
+    }
+
+    fn launch(infra: &Path, dir: tempfile::TempDir, socket: PathBuf, bus: &str) -> Self {
         let log = dir.path().join("proxy.log");
         let child = Command::new(env!("CARGO_BIN_EXE_anklume-proxy"))
             .args([
@@ -39,10 +56,7 @@ impl Proxy {
             .arg(infra)
             .arg("--listen")
             .arg(&socket)
-            .env(
-                "DBUS_SYSTEM_BUS_ADDRESS",
-                "unix:path=/nonexistent/anklume-proxy-test-bus",
-            )
+            .env("DBUS_SYSTEM_BUS_ADDRESS", bus)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
