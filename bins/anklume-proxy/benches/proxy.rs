@@ -29,7 +29,7 @@ use tokio::net::UnixStream;
 const INSTANCES: usize = 20;
 const CLIENTS: usize = 8;
 const LIST_REQUESTS: usize = 800;
-const EXECS: usize = 60;
+const EXECS: usize = 200;
 const ROUNDS: usize = 3;
 const INCUS: &str = "/var/lib/incus/unix.socket";
 
@@ -110,28 +110,40 @@ async fn lists(socket: PathBuf, project: &str) -> (f64, Vec<Duration>) {
     (rate, all)
 }
 
-async fn execs(socket: PathBuf, project: &str) -> Vec<Duration> {
-    let mut s = connect(&socket).await;
+/// One exec round trip (POST exec, then wait for its operation).
+async fn exec_once(s: &mut Sender, project: &str) -> Duration {
     let body = r#"{"command":["true"],"wait-for-websocket":false,"interactive":false,"record-output":true}"#;
-    let mut lat = Vec::new();
-    for _ in 0..EXECS {
-        let t = Instant::now();
-        let (status, op) = request(
-            &mut s,
-            "POST",
-            &format!("/1.0/instances/c01/exec?project={project}"),
-            body,
-        )
-        .await;
-        assert_eq!(status, 202, "{}", String::from_utf8_lossy(&op));
-        let op: Value = serde_json::from_slice(&op).unwrap();
-        let wait = format!("{}/wait?timeout=30", op["operation"].as_str().unwrap());
-        let (status, done) = request(&mut s, "GET", &wait, "").await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&done));
-        lat.push(t.elapsed());
+    let t = Instant::now();
+    let (status, op) = request(
+        s,
+        "POST",
+        &format!("/1.0/instances/c01/exec?project={project}"),
+        body,
+    )
+    .await;
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&op));
+    let op: Value = serde_json::from_slice(&op).unwrap();
+    let wait = format!("{}/wait?timeout=30", op["operation"].as_str().unwrap());
+    let (status, done) = request(s, "GET", &wait, "").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&done));
+    t.elapsed()
+}
+
+/// Exec round trips direct and through the proxy, interleaved (the order
+/// alternating) so both series see the same load on the machine.
+async fn execs(direct: PathBuf, proxy: PathBuf, project: &str) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut d, mut p) = (connect(&direct).await, connect(&proxy).await);
+    let (mut d_lat, mut p_lat) = (Vec::new(), Vec::new());
+    for i in 0..EXECS {
+        if i % 2 == 0 {
+            d_lat.push(exec_once(&mut d, project).await);
+            p_lat.push(exec_once(&mut p, project).await);
+        } else {
+            p_lat.push(exec_once(&mut p, project).await);
+            d_lat.push(exec_once(&mut d, project).await);
+        }
     }
-    lat.sort();
-    lat
+    (d_lat, p_lat)
 }
 
 fn ms(d: Duration) -> String {
@@ -195,8 +207,9 @@ async fn main() -> ExitCode {
         let (r, l) = lists(proxy.socket.clone(), &project).await;
         p_rate.push(r);
         p_lat.extend(l);
-        d_exec.extend(execs(direct.clone(), &project).await);
-        p_exec.extend(execs(proxy.socket.clone(), &project).await);
+        let (d, p) = execs(direct.clone(), proxy.socket.clone(), &project).await;
+        d_exec.extend(d);
+        p_exec.extend(p);
     }
     for l in [&mut d_lat, &mut p_lat, &mut d_exec, &mut p_exec] {
         l.sort();
@@ -226,7 +239,9 @@ async fn main() -> ExitCode {
         ratio * 100.0,
         overhead * 1e3
     );
-    println!("exec round trip (POST exec + operation wait, {ROUNDS}x{EXECS} each way)");
+    println!(
+        "exec round trip (POST exec + operation wait, {ROUNDS}x{EXECS} each way, interleaved)"
+    );
     println!(
         "  direct: p50 {}, p99 {}",
         ms(pct(&d_exec, 0.5)),
