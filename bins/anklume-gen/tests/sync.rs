@@ -117,7 +117,7 @@ fn group_vars_describe_project_network_and_profiles() {
             "domain_name: lab\ndomain_description: Lab\ndomain_ephemeral: true\nincus_project: lab\n\
              incus_network:\n  name: net-lab\n  subnet: 10.100.1.0/24\n  gateway: 10.100.1.254\n\
              subnet_id: 1\nincus_profiles:\n  gpu-prof:\n    devices:\n      gpu:\n        type: gpu\n{}",
-            restrictions("lab", "allow")
+            restrictions("lab", "allow", "block")
         ))
     );
     assert_eq!(
@@ -126,14 +126,16 @@ fn group_vars_describe_project_network_and_profiles() {
             "domain_name: admin\ndomain_description: Administration\ndomain_ephemeral: false\n\
              incus_project: admin\nincus_network:\n  name: net-admin\n  subnet: 10.100.0.0/24\n\
              \x20 gateway: 10.100.0.254\nsubnet_id: 0\n{}",
-            restrictions("admin", "block")
+            // The admin machine (admin_bootstrap) carries anklume-proxy
+            // attach's proxy device.
+            restrictions("admin", "block", "allow")
         ))
     );
 }
 
 /// The restrictions of a domain that declares nothing special but maybe
-/// a GPU (the derivation is tested in anklume-infra).
-fn restrictions(domain: &str, gpu: &str) -> String {
+/// a GPU or an admin machine (the derivation is tested in anklume-infra).
+fn restrictions(domain: &str, gpu: &str, proxy: &str) -> String {
     format!(
         "incus_project_restrictions:\n  restricted: 'true'\n  restricted.backups: block\n  \
          restricted.cluster.target: block\n  restricted.containers.interception: block\n  \
@@ -141,7 +143,7 @@ fn restrictions(domain: &str, gpu: &str) -> String {
          restricted.containers.privilege: unprivileged\n  restricted.devices.disk: managed\n  \
          restricted.devices.gpu: {gpu}\n  restricted.devices.infiniband: block\n  \
          restricted.devices.nic: managed\n  restricted.devices.pci: block\n  \
-         restricted.devices.proxy: block\n  restricted.devices.unix-block: block\n  \
+         restricted.devices.proxy: {proxy}\n  restricted.devices.unix-block: block\n  \
          restricted.devices.unix-char: block\n  restricted.devices.unix-hotplug: block\n  \
          restricted.devices.usb: block\n  restricted.networks.access: net-{domain}\n  \
          restricted.snapshots: allow\n  restricted.virtual-machines.lowlevel: block\n"
