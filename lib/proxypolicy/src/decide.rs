@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::declared::{Declared, DeclaredProject};
+use crate::declared::{Declared, DeclaredProject, Strings};
 use crate::filter::ListFilter;
 use crate::objects::{Subject, body_object, check_config, check_fields, key_rule};
 use crate::request::Request;
@@ -78,14 +78,30 @@ pub fn needs_json_body(method: &str, path: &str) -> bool {
     )
 }
 
-type Decision = Result<(Rule, Allowed), Denial>;
+/// What each route answers (shared by the decide_* modules).
+pub(crate) type Decision = Result<(Rule, Allowed), Denial>;
 
-fn allow(rule: Rule) -> Decision {
+pub(crate) fn allow(rule: Rule) -> Decision {
     Ok((rule, Allowed::default()))
 }
 
-fn deny(rule: Rule, detail: impl Into<String>) -> Decision {
+pub(crate) fn deny(rule: Rule, detail: impl Into<String>) -> Decision {
     Err(Denial::new(rule, detail.into()))
+}
+
+/// A create or update of a config-only object (a project, a bridge): the
+/// body holds only `config`, within `declared`; `current` is the object as
+/// incusd has it now (None on create: nothing can be "sent back").
+pub(crate) fn config_within(
+    req: &Request<'_>,
+    what: &str,
+    current: Option<&Value>,
+    declared: &Strings,
+) -> Decision {
+    let body = body_object(req.body)?;
+    check_fields(body, &["config"])?;
+    check_config(&Subject { what, current }, body.get("config"), declared)?;
+    allow(Rule::Declared)
 }
 
 /// The verdict on `req`; `owns_operation` says whether an operation id was
@@ -188,17 +204,7 @@ fn route(
             match (req.method, rest) {
                 ("GET" | "HEAD", _) => allow(Rule::Read),
                 ("PUT" | "PATCH", []) => {
-                    let body = body_object(req.body)?;
-                    check_fields(body, &["config"])?;
-                    check_config(
-                        &Subject {
-                            what: &format!("project {name}"),
-                            current: req.current,
-                        },
-                        body.get("config"),
-                        &p.config,
-                    )?;
-                    allow(Rule::Declared)
+                    config_within(req, &format!("project {name}"), req.current, &p.config)
                 }
                 ("DELETE", []) => deny(
                     Rule::DeleteDeclared,
@@ -269,15 +275,7 @@ fn create_project(d: &Declared, req: &Request<'_>, object: &mut Option<String>) 
             format!("project {name} is not declared"),
         );
     };
-    check_config(
-        &Subject {
-            what: &format!("project {name}"),
-            current: None,
-        },
-        body.get("config"),
-        &p.config,
-    )?;
-    allow(Rule::Declared)
+    config_within(req, &format!("project {name}"), None, &p.config)
 }
 
 /// The rule an undeclared config key falls under (for the docs' table).

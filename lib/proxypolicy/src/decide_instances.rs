@@ -4,18 +4,12 @@
 
 use serde_json::Value;
 
-use crate::decide::{Allowed, Denial, Rule};
+use crate::decide::{Allowed, Decision, Rule, deny};
 use crate::declared::{DeclaredInstance, DeclaredProject};
 use crate::objects::{
     Subject, body_object, check_config, check_devices, check_fields, check_profiles,
 };
 use crate::request::Request;
-
-type Decision = Result<(Rule, Allowed), Denial>;
-
-fn deny(rule: Rule, detail: String) -> Decision {
-    Err(Denial::new(rule, detail))
-}
 
 pub fn instances(
     p: &DeclaredProject,

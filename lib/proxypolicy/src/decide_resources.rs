@@ -3,21 +3,11 @@
 
 use serde_json::Value;
 
-use crate::decide::{Allowed, Denial, Rule};
+use crate::decide::{Allowed, Decision, Rule, allow, config_within, deny};
 use crate::declared::{Declared, DeclaredProject};
 use crate::filter::ListFilter;
 use crate::objects::{Subject, body_object, check_config, check_devices, check_fields};
 use crate::request::Request;
-
-type Decision = Result<(Rule, Allowed), Denial>;
-
-fn allow(rule: Rule) -> Decision {
-    Ok((rule, Allowed::default()))
-}
-
-fn deny(rule: Rule, detail: impl Into<String>) -> Decision {
-    Err(Denial::new(rule, detail.into()))
-}
 
 pub fn networks(
     d: &Declared,
@@ -54,15 +44,7 @@ pub fn networks(
                     format!("network {name} must be a bridge"),
                 );
             }
-            check_config(
-                &Subject {
-                    what: &format!("network {name}"),
-                    current: None,
-                },
-                body.get("config"),
-                &n.config,
-            )?;
-            allow(Rule::Declared)
+            config_within(req, &format!("network {name}"), None, &n.config)
         }
         [name, sub @ ..] => {
             *object = Some((*name).to_string());
@@ -75,17 +57,7 @@ pub fn networks(
             match (req.method, sub) {
                 ("GET" | "HEAD", _) => allow(Rule::Read),
                 ("PUT" | "PATCH", []) => {
-                    let body = body_object(req.body)?;
-                    check_fields(body, &["config"])?;
-                    check_config(
-                        &Subject {
-                            what: &format!("network {name}"),
-                            current: req.current,
-                        },
-                        body.get("config"),
-                        &n.config,
-                    )?;
-                    allow(Rule::Declared)
+                    config_within(req, &format!("network {name}"), req.current, &n.config)
                 }
                 ("DELETE", []) => deny(
                     Rule::DeleteDeclared,
