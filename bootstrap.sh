@@ -28,8 +28,13 @@ Options:
                      or write a minimal admin-only one)
   --image ALIAS      the admin machine's image (default: the infra's
                      os_image; for the minimal infra images:debian/12)
-  --no-provision     skip the admin_bootstrap role (needs Ansible on the
-                     host and network access in the admin machine)
+  --wheels DIR       provision the admin machine offline: Ansible from this
+                     directory of wheels (scripts/admin-wheels.sh fills one)
+  --pip-index URL    provision from this package index (a PyPI mirror)
+                     instead of https://pypi.org/simple
+  --no-provision     skip provisioning (base_system and admin_bootstrap, run
+                     inside the admin machine; needs its network, or
+                     --wheels, and Debian's python3-venv there)
   -h, --help         this text
 
 Environment: ANKLUME_CONTEXT_DIR (default /etc/anklume) holds the nesting
@@ -45,6 +50,8 @@ IMPORT=false
 INFRA_ARG=""
 IMAGE=""
 PROVISION=true
+WHEELS=""
+PIP_INDEX=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --prod) MODE=prod ;;
@@ -62,12 +69,22 @@ while [ $# -gt 0 ]; do
         --image)
             [ $# -ge 2 ] || { echo "ERROR: --image needs an image alias" >&2; exit 2; }
             IMAGE=$2; shift ;;
+        --wheels)
+            [ $# -ge 2 ] || { echo "ERROR: --wheels needs a directory" >&2; exit 2; }
+            WHEELS=$2; shift ;;
+        --pip-index)
+            [ $# -ge 2 ] || { echo "ERROR: --pip-index needs a URL" >&2; exit 2; }
+            PIP_INDEX=$2; shift ;;
         --no-provision) PROVISION=false ;;
         -h | --help) usage; exit 0 ;;
         *) echo "ERROR: unknown argument '$1' (bootstrap.sh --help)" >&2; exit 2 ;;
     esac
     shift
 done
+if [ -n "$WHEELS" ] && ! compgen -G "$WHEELS/*.whl" >/dev/null; then
+    echo "ERROR: --wheels $WHEELS: no .whl file there (scripts/admin-wheels.sh $WHEELS fills it)" >&2
+    exit 2
+fi
 if [ -n "$INFRA_ARG" ] && [ ! -r "$INFRA_ARG" ]; then
     echo "ERROR: --infra $INFRA_ARG: no such readable file" >&2
     exit 2
@@ -326,6 +343,6 @@ cat <<EOF
 
 Next, inside the admin machine (sync and apply the rest of the infra):
 
-    incus exec --project $PROJECT $ADMIN -- sh -c 'cd /root/anklume && anklume-gen sync infra.yml && ansible-playbook -i inventory /usr/share/anklume/ansible/site.yml'
+    incus exec --project $PROJECT $ADMIN -- sh -c 'cd /root/anklume && anklume-gen sync infra.yml && ANSIBLE_CONFIG=/usr/share/anklume/ansible/ansible.cfg ansible-playbook -i inventory /usr/share/anklume/ansible/site.yml'
 
 EOF

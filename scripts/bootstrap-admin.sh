@@ -120,20 +120,61 @@ else
     warn "anklume-proxy is not installed: $ADMIN has no Incus socket yet (install the anklume package, then run bootstrap.sh again)"
 fi
 
-# --- 7. Provisioning: admin_bootstrap ------------------------------------------------
-step "Provisioning $ADMIN (base_system, admin_bootstrap)"
-PLAYBOOK=""
-for p in ansible-playbook /var/cache/anklume/venv/bin/ansible-playbook; do
-    command -v "$p" >/dev/null && { PLAYBOOK=$(command -v "$p"); break; }
-done
+# --- 7. Provisioning, from inside the admin machine --------------------------------
+# Ansible runs in the admin machine itself (connection local), so the host
+# needs none: first the admin_bootstrap role's pinned Ansible in its venv
+# (pip only for pins not yet there, from --wheels, --pip-index or PyPI),
+# then site.yml's provision plays for this machine (base_system,
+# admin_bootstrap), which find it all in place.
+step "Provisioning $ADMIN (base_system, admin_bootstrap), from inside it"
 if [ "$PROVISION" = false ]; then
     say "skipped (--no-provision)"
-elif [ -z "$PLAYBOOK" ]; then
-    warn "Ansible not found on this host: $ADMIN is not provisioned (scripts/install-ansible.sh, then run bootstrap.sh again; or --no-provision)"
 else
+    role=/usr/share/anklume/ansible/roles/admin_bootstrap
+    defaults="$ANSIBLE_DIR/roles/admin_bootstrap/defaults/main.yml"
+    venv=$(yaml_value "$defaults" admin_bootstrap_venv)
+    mapfile -t pins < <(sed -n '/^admin_bootstrap_pip_packages:/,/^[^ ]/ s/^  - //p' "$defaults")
+    if [ -z "$venv" ] || [ ${#pins[@]} -eq 0 ]; then die "no admin_bootstrap_venv or pins in $defaults"; fi
+    source_vars=()
+    if [ -n "$WHEELS" ]; then
+        source_vars=(-e admin_bootstrap_wheel_dir=/var/cache/anklume/wheels)
+    elif [ -n "$PIP_INDEX" ]; then
+        source_vars=(-e "admin_bootstrap_index_url=$PIP_INDEX")
+    fi
+    if ! in_admin python3 -c 'import ensurepip' >/dev/null 2>&1; then
+        say "python3-venv missing in $ADMIN: apt-get install python3-venv there"
+        in_admin sh -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv' >"$STATE/provision.log" 2>&1 ||
+            { tail -5 "$STATE/provision.log" >&2; die "$ADMIN cannot install python3-venv (no route to a Debian mirror? its domain's nat, or an image that has it)"; }
+        changed "$ADMIN: python3-venv installed"
+    fi
+    if ! in_admin test -x "$venv/bin/python"; then
+        in_admin python3 -m venv "$venv"
+        changed "$ADMIN: venv $venv"
+    fi
+    missing=$(in_admin "$venv/bin/python" "$role/files/pins_missing.py" "${pins[@]}")
+    if [ -z "$missing" ]; then
+        say "Ansible in $venv: ${pins[*]}"
+    else
+        pip_source=(--index-url "${PIP_INDEX:-https://pypi.org/simple}")
+        if [ -n "$WHEELS" ]; then
+            find "$WHEELS" -maxdepth 1 -name '*.whl' -printf '%f\n' | tar -C "$WHEELS" -cf "$tarball" --no-recursion -T -
+            in_admin sh -c 'mkdir -p /var/cache/anklume/wheels'
+            incus file push -q "$tarball" "$ADMIN/tmp/anklume-wheels.tar" --project "$PROJECT"
+            in_admin sh -c 'tar -C /var/cache/anklume/wheels -xf /tmp/anklume-wheels.tar && rm /tmp/anklume-wheels.tar'
+            pip_source=(--no-index --find-links /var/cache/anklume/wheels)
+            say "wheels from $WHEELS pushed to $ADMIN:/var/cache/anklume/wheels"
+        fi
+        # shellcheck disable=SC2086 # the missing pins, one word each
+        in_admin "$venv/bin/pip" install -q --disable-pip-version-check "${pip_source[@]}" $missing >"$STATE/provision.log" 2>&1 ||
+            { tail -10 "$STATE/provision.log" >&2; die "pip install in $ADMIN failed (--wheels DIR or --pip-index URL when it has no PyPI)"; }
+        changed "$ADMIN: $missing"
+    fi
     log="$STATE/provision.log"
-    if ANSIBLE_CONFIG="$ANSIBLE_DIR/ansible.cfg" "$PLAYBOOK" -i "$STATE/inventory" "$ANSIBLE_DIR/site.yml" \
-        --limit "$ADMIN" --tags provision >"$log" 2>&1; then
+    if in_admin env ANSIBLE_CONFIG=/usr/share/anklume/ansible/ansible.cfg ANSIBLE_NOCOLOR=1 sh -c \
+        'cd /root/anklume && anklume-gen sync infra.yml >/dev/null && "$@"' sh \
+        "$venv/bin/ansible-playbook" -i inventory /usr/share/anklume/ansible/site.yml \
+        --limit "$ADMIN" --tags provision -e ansible_connection=local \
+        -e ansible_python_interpreter=/usr/bin/python3 "${source_vars[@]}" >"$log" 2>&1; then
         recap=$(grep -E "^$ADMIN +:" "$log" || true)
         say "$recap"
         case "$recap" in *"changed=0"*) ;; *) changed "provisioned ($log)" ;; esac

@@ -26,8 +26,10 @@ PACKAGES=python3,python3-apt,systemd,systemd-sysv,udev,dbus,locales,tzdata,ca-ce
 # polkitd: its dependencies are not ordered). polkitd and nftables: the
 # package's system test installs anklume offline (Depends and Recommends
 # present) and inspects its table. procps stays out on purpose: the test
-# proves that `systemctl reload` works without it.
-EXTRA_PACKAGES="polkitd nftables"
+# proves that `systemctl reload` works without it. git, python3-venv and
+# python3-pip: admin_bootstrap's apt packages, so bootstrap.sh's system test
+# provisions the admin machine offline (Ansible from a wheel directory).
+EXTRA_PACKAGES="polkitd nftables git python3-venv python3-pip"
 # The recipe's id: a changed package list (or this version) builds anew.
 RECIPE=$(printf '2 %s %s' "$PACKAGES" "$EXTRA_PACKAGES" | md5sum | cut -c1-8)
 TARBALL="$CACHE/debian-bookworm-$RECIPE.tar.gz"

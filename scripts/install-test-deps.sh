@@ -14,6 +14,9 @@
 #     scripts/install-ansible.sh;
 #   - a Debian 12 image with python3 and systemd, built once with
 #     debootstrap and cached: scripts/debian-image.sh;
+#   - admin_bootstrap's pinned Ansible as wheels (PyPI, cached in
+#     /var/cache/anklume/wheels/admin): bootstrap.sh's system test
+#     provisions its admin machine offline: scripts/admin-wheels.sh;
 #   - cargo-deb (pinned, cached), lintian, dpkg-dev: the package that
 #     make test builds (make deb) and the system test installs:
 #     scripts/install-cargo-deb.sh.
@@ -53,5 +56,6 @@ fi
 tests/harness/incus.sh up
 scripts/install-ansible.sh
 scripts/debian-image.sh
+scripts/admin-wheels.sh
 scripts/install-cargo-deb.sh
 echo "Test dependencies present."

@@ -5,12 +5,16 @@
 //! then `/usr/share/anklume/bootstrap.sh` takes it from nothing to an admin
 //! machine whose `incus list` goes through anklume-proxy; a second run, in
 //! `--dev` on the now initialised Incus (with the admin's own changes),
-//! changes nothing; a third offers `--import`'s result and turns `--YOLO`
-//! on.
+//! changes nothing; then a fuller infra (a second domain) is installed and
+//! the command bootstrap prints is run as printed: the admin machine
+//! applies the rest through anklume-proxy (twice: `changed=0`); a last run
+//! offers `--import`'s result and turns `--YOLO` on.
 //!
-//! Not covered here: provisioning with admin_bootstrap (apt and PyPI from
-//! inside the admin machine; the test containers have no network, nor
-//! Ansible), and the btrfs/zfs preseeds (the container's root is neither).
+//! Provisioning is real and offline: Ansible goes into the admin machine
+//! from a wheel directory (`--wheels`, filled by scripts/admin-wheels.sh in
+//! scripts/install-test-deps.sh), then site.yml's provision plays run
+//! inside it. Not covered here: the btrfs/zfs preseeds (the container's
+//! root is neither).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,6 +27,8 @@ use anklume_system_tests::{
 const NESTED_IMAGE: &str = "anklume-test-debian-incus";
 const SCRIPT: &str = "/usr/share/anklume/bootstrap.sh";
 const ADMIN: &str = "incus exec --project admin admin-ctl --";
+/// Where scripts/admin-wheels.sh puts admin_bootstrap's wheels.
+const WHEELS: &str = "/var/cache/anklume/wheels/admin";
 
 /// A scratch directory on the host, removed on drop.
 struct Scratch(PathBuf);
@@ -60,6 +66,18 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     std::fs::create_dir_all(&scratch.0).unwrap();
     let tarball = scratch.0.join("debian");
     incus(&["image", "export", IMAGE, &tarball.display().to_string()]);
+    let wheels = scratch.0.join("wheels.tar");
+    let packed = Command::new("tar")
+        .args(["-C", WHEELS, "-cf"])
+        .arg(&wheels)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(
+        packed.status.success(),
+        "no wheels in {WHEELS} (scripts/admin-wheels.sh): {}",
+        text(&packed)
+    );
 
     // Nested containers: mknod and setxattr are intercepted for them.
     let c = Container::launch_from(
@@ -87,6 +105,8 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
             "the package's {packaged} is not this checkout's {ours}: run `make deb`"
         );
     }
+    c.push(&wheels, "/root/wheels.tar");
+    c.sh("mkdir /root/wheels && tar -C /root/wheels -xf /root/wheels.tar && rm /root/wheels.tar");
     c.push(&scratch.0.join("debian.tar.gz"), "/root/debian.tar.gz");
     c.sh(&format!(
         "incus image import /root/debian.tar.gz --alias {IMAGE} && rm /root/debian.tar.gz"
@@ -99,9 +119,10 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
 
     help_and_argument_errors(&c);
 
-    // 1. From nothing (a snapshot asked for where btrfs is missing: a warning).
+    // 1. From nothing (a snapshot asked for where btrfs is missing: a
+    // warning), provisioned from the wheels (the machine has no PyPI).
     let first = c.run(&format!(
-        "{SCRIPT} --prod --snapshot btrfs --image {IMAGE} --no-provision"
+        "{SCRIPT} --prod --snapshot btrfs --image {IMAGE} --wheels /root/wheels"
     ));
     let said = text(&first);
     eprintln!("{said}");
@@ -114,6 +135,9 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
         "changed: minimal admin-only infra written",
         "changed: machine admin-ctl (lxc, anklume-test-debian, ",
         "changed: admin-ctl: attached",
+        "wheels from /root/wheels pushed to admin-ctl:/var/cache/anklume/wheels",
+        "changed: admin-ctl: ansible==12.3.0 ",
+        "changed: provisioned",
         // The infra changed: the package's daemons re-read it.
         "reloaded anklume-netd",
         "reloaded anklume-snapd",
@@ -154,10 +178,9 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
             .status
             .success()
     );
-    // The inside half of the printed command: the infra syncs there.
-    c.sh(&format!(
-        "{ADMIN} sh -c 'cd /root/anklume && anklume-gen sync infra.yml && test -f host_vars/admin-ctl.yml'"
-    ));
+    // Provisioned: admin_bootstrap's Ansible is on the admin's PATH.
+    let version = c.sh(&format!("{ADMIN} ansible-playbook --version"));
+    assert!(version.contains("ansible-playbook [core "), "{version}");
 
     // 2. Again, in --dev, on the initialised Incus: nothing changes.
     let state = || {
@@ -170,15 +193,15 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     // profile. --dev must leave them (and everything else) as they are.
     c.sh("incus storage create user-pool dir && incus profile set default user.note=mine");
     let before = state();
-    // (Provisioning asked this time: no Ansible in the container, so it
-    // says so and changes nothing.)
+    // (Provisioning again, without --wheels: the pins are there, so pip
+    // does not run, and the provision plays change nothing.)
     let second = c.run(&format!("{SCRIPT} --dev --image {IMAGE}"));
     let said = text(&second);
     assert!(second.status.success(), "second run failed:\n{said}");
     assert!(said.contains("==> Done: 0 change(s)"), "{said}");
     assert!(!said.contains("changed:"), "{said}");
     assert!(
-        said.contains("WARNING: Ansible not found on this host: admin-ctl is not provisioned"),
+        said.contains("Ansible in /opt/anklume/venv: ansible==12.3.0"),
         "{said}"
     );
     assert!(
@@ -191,7 +214,9 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
         "{before}"
     );
 
-    // 3. --import with an infra in place: the import is offered, the infra
+    the_admin_domain_applies_the_rest(&c);
+
+    // 4. --import with an infra in place: the import is offered, the infra
     // stays; --YOLO turns yolo on here and in the admin machine. The level
     // a parent anklume would have written (3, relative 2) is kept, not
     // counted again, and the admin machine is one below it.
@@ -232,6 +257,66 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     );
 }
 
+/// 3. A second domain in the host's infra (bootstrap --infra), then the
+/// command bootstrap prints, run as printed: the admin machine syncs and
+/// applies site.yml through anklume-proxy, which creates the domain's
+/// project, bridge and machine in the host's Incus and provisions it; run
+/// again, nothing changes.
+fn the_admin_domain_applies_the_rest(c: &Container) {
+    c.sh(r#"base=$(sed -n 's/^  base_subnet: "\(.*\)"$/\1/p' /etc/anklume/infra.yml)
+        cp /etc/anklume/infra.yml /root/full.yml
+        printf '  lab:\n    description: "A second domain"\n    subnet_id: 1\n    machines:\n      lab-1:\n        type: lxc\n        ip: "%s.1.10"\n        roles: [base_system]\n' "$base" >> /root/full.yml"#);
+    let run = c.run(&format!(
+        "{SCRIPT} --dev --infra /root/full.yml --image {IMAGE}"
+    ));
+    let said = text(&run);
+    assert!(run.status.success(), "bootstrap --infra failed:\n{said}");
+    for line in [
+        "changed: installed from /root/full.yml",
+        "reloaded anklume-proxy@admin-ctl.service",
+        "changed: admin-ctl:/root/anklume/infra.yml",
+    ] {
+        assert!(said.contains(line), "no '{line}' in:\n{said}");
+    }
+    let printed = said
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("incus exec --project admin admin-ctl -- sh -c"))
+        .unwrap_or_else(|| panic!("no command to run inside printed:\n{said}"))
+        .to_string();
+    for pass in ["first", "second"] {
+        let apply = c.run(&printed);
+        let out = text(&apply);
+        assert!(
+            apply.status.success(),
+            "{pass} apply inside admin-ctl failed:\n{out}\nanklume-proxy's journal:\n{}",
+            c.sh("journalctl --no-pager -n 60 -u 'anklume-proxy@*' || true")
+        );
+        let recap: Vec<&str> = out
+            .lines()
+            .skip_while(|l| !l.starts_with("PLAY RECAP"))
+            .filter(|l| l.contains(" : ok="))
+            .collect();
+        assert!(
+            recap.iter().any(|l| l.starts_with("lab-1 ")),
+            "{pass} apply: no lab-1 in its recap:\n{out}"
+        );
+        assert!(recap.iter().all(|l| l.contains("failed=0")), "{out}");
+        if pass == "second" {
+            assert!(
+                recap.iter().all(|l| l.contains("changed=0")),
+                "second apply changed something:\n{out}"
+            );
+        }
+    }
+    let lab = c.sh("incus list --project lab --format csv -c ns");
+    assert!(lab.contains("lab-1,RUNNING"), "{lab}");
+    assert!(
+        c.run("incus network show net-lab").status.success(),
+        "no net-lab bridge"
+    );
+}
+
 /// `--help` prints the flags; a bad argument exits 2 and changes nothing.
 fn help_and_argument_errors(c: &Container) {
     let help = c.sh(&format!("{SCRIPT} --help"));
@@ -243,6 +328,8 @@ fn help_and_argument_errors(c: &Container) {
         "--import",
         "--infra FILE",
         "--image ALIAS",
+        "--wheels DIR",
+        "--pip-index URL",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
@@ -257,6 +344,7 @@ fn help_and_argument_errors(c: &Container) {
             "--infra /nonexistent.yml: no such readable file",
         ),
         ("--infra", "--infra needs a file"),
+        ("--wheels /tmp", "--wheels /tmp: no .whl file there"),
     ] {
         let out = c.run(&format!("{SCRIPT} {args}"));
         assert_eq!(out.status.code(), Some(2), "{args}: {}", text(&out));

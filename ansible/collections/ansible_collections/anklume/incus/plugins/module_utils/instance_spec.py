@@ -60,18 +60,25 @@ def desired(machine, network):
     }
 
 
-# The instance device anklume-gpud owns (it pins the card of the claim).
+# The instance devices other anklume parts own, by name and type: the gpu
+# device anklume-gpud pins for a claim, and the proxy device `anklume-proxy
+# attach` gives an admin machine (its Incus socket). The infra does not
+# declare them; dropping them would release the card, or cut the admin
+# machine that runs this very play off its Incus socket.
 GPUD_DEVICE = "gpu"
+ATTACH_DEVICE = "anklume-incus"
+OWNED_ELSEWHERE = {GPUD_DEVICE: "gpu", ATTACH_DEVICE: "proxy"}
 
 
 def kept_devices(want, cur):
-    """The devices an existing instance must have: the infra's, plus the
-    gpu device anklume-gpud put there (a claim), unless the infra declares
-    a device of that name itself."""
+    """The devices an existing instance must have: the infra's, plus those
+    another anklume part put there (OWNED_ELSEWHERE), unless the infra
+    declares a device of that name itself."""
     devices = dict(want["devices"])
-    held = (cur.get("devices") or {}).get(GPUD_DEVICE)
-    if GPUD_DEVICE not in devices and held and held.get("type") == "gpu":
-        devices[GPUD_DEVICE] = held
+    for name, kind in OWNED_ELSEWHERE.items():
+        held = (cur.get("devices") or {}).get(name)
+        if name not in devices and held and held.get("type") == kind:
+            devices[name] = held
     return devices
 
 
