@@ -32,7 +32,8 @@ fi
 table_action=none
 [ "$table" = yes ] && table_action=$(scripts/nft-table.sh plan)
 
-[ ${#domains[@]} -gt 0 ] || [ "$table_action" = delete ] || { echo "No domains to destroy."; exit 0; }
+[ ${#domains[@]} -gt 0 ] || [ "$table_action" = delete ] || [ "$table_action" = netd ] ||
+    { echo "No domains to destroy."; exit 0; }
 
 found=0
 kept=0
@@ -61,10 +62,13 @@ for d in "${domains[@]}"; do
     fi
 done
 case "$table_action" in
-    delete)
+    delete|netd)
         if [ "$kept" = 1 ]; then
             table_action="kept-for-protected"
             echo "  (table inet anklume: kept, since protected machines stay and it isolates them)"
+        elif [ "$table_action" = netd ]; then
+            found=1
+            echo "  the isolation table inet anklume, $(scripts/nft-table.sh why netd)"
         else
             found=1
             echo "  the isolation table inet anklume (its comment names an anklume ruleset)"
@@ -93,9 +97,10 @@ if [ ${#domains[@]} -gt 0 ]; then
         status=1
     }
 fi
-if [ "$table_action" = delete ]; then
-    scripts/nft-table.sh delete || status=1
-fi
+case "$table_action" in
+    delete) scripts/nft-table.sh delete || status=1 ;;
+    netd) scripts/nft-table.sh withdraw || status=1 ;;
+esac
 [ "$status" = 0 ] || exit 1
 echo "Deleted."
 if [ "$table" != yes ]; then

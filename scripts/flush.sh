@@ -2,7 +2,9 @@
 # `make flush [YES=1] [FORCE=1]`: removes everything anklume made for the
 # current infra (the domains listed in BASE_DIR/group_vars/all.yml by the
 # last sync): each domain's instances, profiles, project and bridge
-# net-<domain>, then the isolation table inet anklume when it is anklume's.
+# net-<domain>, then the isolation table inet anklume when it is anklume's
+# (when anklume-netd runs and owns it, the daemon withdraws it over D-Bus
+# and keeps none until its next Apply or reload; see scripts/nft-table.sh).
 # Never the default project, nor a project, bridge or instance the infra
 # does not name; never a file (infra, roles_custom/, the generated tree).
 #

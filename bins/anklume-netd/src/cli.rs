@@ -19,6 +19,8 @@ Examples:
   anklume-netd serve --sim --infra infra.yml   (no root: in-memory kernel)
   busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Apply
   busctl get-property org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 RulesetHash
+  busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Withdraw
+    (deletes the table; serve keeps none until the next Apply or reload)
 
 serve uses the system bus; DBUS_SYSTEM_BUS_ADDRESS points elsewhere (tests)."
 )]
@@ -36,7 +38,9 @@ pub enum Command {
     /// error, the previous ruleset stays in force).
     Apply(ApplyArgs),
     /// Run the daemon: apply at start, on Apply over D-Bus and on SIGHUP,
-    /// and restore the table when someone else changes or deletes it.
+    /// and restore the table when someone else changes or deletes it
+    /// (until a D-Bus Withdraw, which deletes it and keeps none until the
+    /// next Apply or SIGHUP).
     Serve(ServeArgs),
 }
 

@@ -4,8 +4,9 @@
 //! in memory with `--sim`), the object, the start-up apply, the name,
 //! READY. Then: SIGHUP re-reads the configuration and applies
 //! (RELOADING … READY), the table is repaired whenever it drifts and
-//! rebuilt when the host's links change, until SIGTERM (STOPPING). The
-//! table stays in force when the daemon exits.
+//! rebuilt when the host's links change, until SIGTERM (STOPPING). After
+//! a D-Bus Withdraw neither puts it back: only the next Apply or SIGHUP
+//! does. The table stays in force when the daemon exits.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,9 +1,10 @@
-//! The `org.anklume.Network1` object: Apply (authorised per call), Preview
-//! and the properties (open to everyone). Every apply, whatever started it
-//! (D-Bus, SIGHUP, drift repair, the host's links), runs on a blocking
-//! thread with the engine lock and is announced the same way:
-//! PropertiesChanged for what changed, RulesetApplied when the table in
-//! force changed. Preview and the properties never take the engine lock:
+//! The `org.anklume.Network1` object: Apply and Withdraw (authorised per
+//! call), Preview and the properties (open to everyone). Every apply,
+//! whatever started it (D-Bus, SIGHUP, drift repair, the host's links), and
+//! every withdrawal runs on a blocking thread with the engine lock and is
+//! announced the same way: PropertiesChanged for what changed,
+//! RulesetApplied when the table in force changed, RulesetWithdrawn when
+//! Withdraw deleted it. Preview and the properties never take the engine lock:
 //! Preview reads the planner's cache (one render per infra content), the
 //! properties a copy of the status, so no reader makes Apply wait.
 
@@ -11,7 +12,7 @@ use std::sync::{Arc, PoisonError};
 
 use anklume_daemon::bus;
 use anklume_dbus::error::cut;
-use anklume_dbus::network::APPLY_ACTION;
+use anklume_dbus::network::{APPLY_ACTION, WITHDRAW_ACTION};
 use anklume_dbus::{AnklumeError, Authorizer};
 use anklume_netengine::{Engine, Failure, Install, PlanError, Planner, Status};
 use tokio::sync::Mutex;
@@ -37,7 +38,8 @@ pub fn dbus_error(failure: &Failure) -> AnklumeError {
         Failure::Plan(PlanError::Links(_))
         | Failure::Kernel(_)
         | Failure::Refresh(_)
-        | Failure::Restore(_) => AnklumeError::Netlink(message),
+        | Failure::Restore(_)
+        | Failure::Withdraw(_) => AnklumeError::Netlink(message),
     }
 }
 
@@ -85,6 +87,41 @@ impl NetworkService {
             (result, changed)
         })
         .await
+    }
+
+    /// Deletes the table in force and keeps none until the next apply;
+    /// announces it. True when a table was deleted.
+    pub async fn withdraw_and_announce(
+        &self,
+        emitter: &SignalEmitter<'_>,
+    ) -> Result<bool, Failure> {
+        let result = self
+            .run(emitter, |engine| {
+                let hash = engine.status().hash.clone();
+                (engine.withdraw().map(|deleted| (deleted, hash)), false)
+            })
+            .await;
+        let table = anklume_netpolicy::TABLE;
+        match &result {
+            Ok((true, hash)) => {
+                eprintln!(
+                    "{NAME}: table inet {table} withdrawn on request (ruleset {hash}); \
+                     none is kept until the next Apply or reload"
+                );
+                bus::emit(
+                    NAME,
+                    "RulesetWithdrawn",
+                    Self::ruleset_withdrawn(emitter, hash),
+                )
+                .await;
+            }
+            Ok((false, _)) => eprintln!(
+                "{NAME}: withdraw: no table inet {table} was in force; \
+                 none is kept until the next Apply or reload"
+            ),
+            Err(e) => eprintln!("{NAME}: {e}"),
+        }
+        result.map(|(deleted, _)| deleted)
     }
 
     /// Restores the table last applied if it is no longer in force.
@@ -165,6 +202,9 @@ impl NetworkService {
         if before.last_error != after.last_error {
             bus::emit(NAME, "LastError", self.last_error_changed(emitter)).await;
         }
+        if before.withdrawn != after.withdrawn {
+            bus::emit(NAME, "Withdrawn", self.withdrawn_changed(emitter)).await;
+        }
         if table_changed {
             bus::emit(
                 NAME,
@@ -213,6 +253,21 @@ impl NetworkService {
             .map_err(|e| dbus_error(&Failure::Plan(e)))
     }
 
+    /// Deletes the table in force and keeps none: no drift repair, no
+    /// rebuild for the host's links, until the next Apply or reload. True
+    /// when a table was deleted, false when there was none (withdrawn all
+    /// the same). On error the table stays in force and is still kept.
+    async fn withdraw(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
+    ) -> Result<bool, AnklumeError> {
+        self.auth.check(&header, WITHDRAW_ACTION).await?;
+        self.withdraw_and_announce(&emitter)
+            .await
+            .map_err(|e| dbus_error(&e))
+    }
+
     #[zbus(property)]
     async fn applied(&self) -> bool {
         self.status().applied
@@ -242,6 +297,14 @@ impl NetworkService {
     async fn last_error(&self) -> String {
         self.status().last_error
     }
+
+    #[zbus(property)]
+    async fn withdrawn(&self) -> bool {
+        self.status().withdrawn
+    }
+
+    #[zbus(signal)]
+    async fn ruleset_withdrawn(emitter: &SignalEmitter<'_>, hash: &str) -> zbus::Result<()>;
 
     #[zbus(signal)]
     async fn ruleset_applied(emitter: &SignalEmitter<'_>, hash: &str) -> zbus::Result<()>;

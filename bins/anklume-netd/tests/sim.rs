@@ -1,5 +1,5 @@
 //! `anklume-netd serve --sim`: the in-memory kernel, no root and no
-//! netlink, the whole D-Bus API. The daemon runs as nobody (setpriv) on a
+//! netlink, the whole D-Bus API (Withdraw included). The daemon runs as nobody (setpriv) on a
 //! private bus where nobody stands in for the daemon's own user. Also the
 //! skeleton's promises: READY once the name is taken, SIGHUP = RELOADING,
 //! the configuration re-read, an apply, READY; every thread confined.
@@ -138,6 +138,26 @@ async fn the_whole_api_works_unprivileged_on_the_simulated_kernel() {
     assert_eq!(text(&out.stdout), "u 3\nb true\n", "{}", text(&out.stderr));
     let out = call(&bus, other, &["Preview"]);
     assert!(text(&out.stdout).starts_with("s \"table inet anklume {"));
+    let out = call(&bus, other, &["Withdraw"]);
+    assert!(
+        text(&out.stderr).contains("not root and polkit is not available"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Withdraw (root): the simulated table goes and stays away until the
+    // next Apply.
+    assert!(proxy.withdraw().await.unwrap(), "{}", files.log());
+    let out = get_property(&bus, None, &["Withdrawn", "Applied", "RulesetHash"]);
+    assert_eq!(text(&out.stdout), "b true\nb false\ns \"\"\n");
+    assert!(!proxy.withdraw().await.unwrap(), "withdrawn twice");
+    assert!(proxy.apply().await.unwrap(), "{}", files.log());
+    assert!(!proxy.withdrawn().await.unwrap());
+    let signal = tokio::time::timeout(Duration::from_secs(5), applied.next())
+        .await
+        .expect("RulesetApplied after the withdrawal")
+        .unwrap();
+    assert_eq!(signal.args().unwrap().hash, hash_of(&expected));
 
     // An invalid infra: refused, the last table stays.
     files.write_infra(INVALID_INFRA);

@@ -9,6 +9,8 @@ pub const OBJECT_PATH: &str = "/org/anklume/Network1";
 pub const INTERFACE: &str = "org.anklume.Network1";
 /// polkit action of `Apply`.
 pub const APPLY_ACTION: &str = "org.anklume.network.apply";
+/// polkit action of `Withdraw`.
+pub const WITHDRAW_ACTION: &str = "org.anklume.network.withdraw";
 
 #[proxy(
     interface = "org.anklume.Network1",
@@ -22,6 +24,11 @@ pub trait Network1 {
     /// The ruleset of the current infra in nft syntax, as
     /// `nft list table inet anklume` shows it once applied.
     fn preview(&self) -> Result<String, AnklumeError>;
+    /// Deletes the table in force and keeps none (no drift repair, no
+    /// rebuild for the host's links) until the next Apply or reload; true
+    /// when a table was deleted, false when there was none. On error the
+    /// table stays in force and is still kept.
+    fn withdraw(&self) -> Result<bool, AnklumeError>;
 
     /// Whether the ruleset of the last good infra is in force.
     #[zbus(property)]
@@ -39,8 +46,16 @@ pub trait Network1 {
     /// Why the last apply failed; empty after a success.
     #[zbus(property)]
     fn last_error(&self) -> zbus::Result<String>;
+    /// The table was withdrawn (`Withdraw`) and none is kept until the
+    /// next Apply or reload.
+    #[zbus(property)]
+    fn withdrawn(&self) -> zbus::Result<bool>;
 
     /// The table in force changed (apply, reload, or drift repaired).
     #[zbus(signal)]
     fn ruleset_applied(&self, hash: String) -> zbus::Result<()>;
+    /// The table in force was deleted by `Withdraw` (hash: the ruleset it
+    /// held, as last applied; empty when unknown).
+    #[zbus(signal)]
+    fn ruleset_withdrawn(&self, hash: String) -> zbus::Result<()>;
 }

@@ -6,20 +6,23 @@
 
 use std::path::{Path, PathBuf};
 
-const POLICIES: [(&str, &str, &str); 3] = [
+const POLICIES: [(&str, &[&str], &str); 3] = [
     (
         "policy/polkit-1/org.anklume.snapshot.policy",
-        anklume_dbus::snapshot::MANAGE_ACTION,
+        &[anklume_dbus::snapshot::MANAGE_ACTION],
         "anklume-snapd.service",
     ),
     (
         "policy/polkit-1/org.anklume.network.policy",
-        anklume_dbus::network::APPLY_ACTION,
+        &[
+            anklume_dbus::network::APPLY_ACTION,
+            anklume_dbus::network::WITHDRAW_ACTION,
+        ],
         "anklume-netd.service",
     ),
     (
         "policy/polkit-1/org.anklume.gpu.policy",
-        anklume_dbus::gpu::CLAIM_ACTION,
+        &[anklume_dbus::gpu::CLAIM_ACTION],
         "anklume-gpud.service",
     ),
 ];
@@ -57,7 +60,7 @@ fn actions(policy: &str) -> Vec<(String, String)> {
 #[test]
 fn every_action_is_owned_by_its_daemons_user() {
     let sysusers = read("units/anklume.sysusers");
-    for (file, action, unit) in POLICIES {
+    for (file, wanted, unit) in POLICIES {
         let user = unit_user(unit);
         assert!(
             sysusers
@@ -67,7 +70,7 @@ fn every_action_is_owned_by_its_daemons_user() {
         );
         let found = actions(&read(file));
         let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
-        assert_eq!(ids, [action], "{file}");
+        assert_eq!(ids, wanted, "{file}");
         for (id, body) in &found {
             let owner = format!(
                 "<annotate key=\"org.freedesktop.policykit.owner\">unix-user:{user}</annotate>"

@@ -2,7 +2,8 @@
 //! infra as it is now), adopt (the first apply after a restart takes the
 //! table over in the batch that replaces it, so no window opens), repair
 //! (someone else changed or deleted the table), follow the host's links,
-//! and fail closed (an invalid infra or a refused batch leaves the table
+//! withdraw (delete the table on request and keep none until the next
+//! apply), and fail closed (an invalid infra or a refused batch leaves the table
 //! in force as it was). Callers serialise access (one lock around the
 //! engine), so applies never interleave.
 
@@ -27,9 +28,17 @@ pub struct Status {
     pub policies: u32,
     /// Unix µs of the last write to the kernel; 0: never.
     pub last_applied: u64,
-    /// Why the last apply (or repair) failed; empty after a success.
+    /// Why the last apply (or repair) failed; empty after a success;
+    /// [`WITHDRAWN`] after a withdrawal.
     pub last_error: String,
+    /// The table was withdrawn on request and none is kept until the next
+    /// successful apply.
+    pub withdrawn: bool,
 }
+
+/// `last_error` after a withdrawal.
+pub const WITHDRAWN: &str = "withdrawn on request: no table inet anklume is kept \
+     until the next Apply or reload";
 
 /// Why an apply, a refresh or a repair did not happen; the table in force
 /// is left as it was.
@@ -45,6 +54,8 @@ pub enum Failure {
     Refresh(ApplyError),
     #[error("cannot restore table inet {TABLE}: {0}")]
     Restore(ApplyError),
+    #[error("cannot withdraw table inet {TABLE}, it stays in force: {0}")]
+    Withdraw(ApplyError),
 }
 
 /// What an apply did.
@@ -119,6 +130,7 @@ impl Engine {
         match &result {
             Ok(_) => {
                 self.status.applied = true;
+                self.status.withdrawn = false;
                 self.status.last_error.clear();
             }
             Err(e) => {
@@ -173,6 +185,31 @@ impl Engine {
                 Err(failure)
             }
         }
+    }
+
+    /// Deletes the table in force and keeps none: drift repair and the
+    /// host's links put nothing back until the next successful
+    /// [`Engine::apply`]. `Ok(true)`: deleted; `Ok(false)`: there was none
+    /// (withdrawn all the same). On error the table, and all of this
+    /// engine's state, stay as they were.
+    pub fn withdraw(&mut self) -> Result<bool, Failure> {
+        let deleted = self.kernel.delete(TABLE).map_err(Failure::Withdraw)?;
+        self.good = None;
+        self.apply_ok = false;
+        self.status = Status {
+            applied: false,
+            hash: String::new(),
+            domains: 0,
+            policies: 0,
+            last_applied: if deleted {
+                now_us()
+            } else {
+                self.status.last_applied
+            },
+            last_error: WITHDRAWN.to_owned(),
+            withdrawn: true,
+        };
+        Ok(deleted)
     }
 
     fn install(&mut self, planned: &Planned) -> Result<Install, ApplyError> {

@@ -15,6 +15,9 @@ pub trait Kernel: Send {
     /// Replaces (or creates) the table in one batch: all of it or nothing,
     /// the previous table staying in force on error.
     fn replace(&mut self, table: &Table, ownership: Ownership) -> Result<(), ApplyError>;
+    /// Deletes `table inet <name>` in one batch: true when it was there;
+    /// refused when another socket owns it (the table stays).
+    fn delete(&mut self, name: &str) -> Result<bool, ApplyError>;
     /// Whether the last owned replace made the table this socket's (false
     /// on kernels without the owner flag, Linux < 6.9).
     fn owned(&self) -> bool;
@@ -56,6 +59,10 @@ impl Kernel for NetlinkKernel {
 
     fn replace(&mut self, table: &Table, ownership: Ownership) -> Result<(), ApplyError> {
         self.socket()?.replace(table, ownership)
+    }
+
+    fn delete(&mut self, name: &str) -> Result<bool, ApplyError> {
+        self.socket()?.delete(name)
     }
 
     fn owned(&self) -> bool {

@@ -1,5 +1,5 @@
 //! The kernel in memory: one nftables table that sockets replace, own and
-//! read, and fixed host links. For the engine's tests and for
+//! read (and delete), and fixed host links. For the engine's tests and for
 //! `anklume-netd serve --sim` (no root, no netlink). Ownership behaves as
 //! on Linux ≥ 6.9 with `owner` + `persist`: only the owning socket may
 //! change the table, which outlives it until another socket adopts it.
@@ -119,6 +119,27 @@ impl Kernel for MemorySocket {
         state.owner = (ownership == Ownership::Owned).then_some(self.port);
         state.writes += 1;
         Ok(())
+    }
+
+    fn delete(&mut self, name: &str) -> Result<bool, ApplyError> {
+        let mut state = self.nft.state();
+        if state.table.as_ref().is_none_or(|t| t.name != name) {
+            return Ok(false);
+        }
+        if state.owner.is_some_and(|owner| owner != self.port) {
+            return Err(ApplyError::OwnedByOther(name.to_owned()));
+        }
+        if let Some(reason) = &state.refuse {
+            return Err(ApplyError::Rejected(vec![Rejection {
+                what: format!("delete table inet {name}"),
+                errno: libc_einval(),
+                message: Some(reason.clone()),
+            }]));
+        }
+        state.table = None;
+        state.owner = None;
+        state.writes += 1;
+        Ok(true)
     }
 
     fn owned(&self) -> bool {

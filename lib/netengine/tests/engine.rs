@@ -282,3 +282,87 @@ fn changed_host_links_reapply_and_unchanged_ones_write_nothing() {
     assert!(engine.status().last_error.contains("host's new interfaces"));
     assert_eq!(lab.nft.writes(), 3);
 }
+
+#[test]
+fn a_withdrawn_table_stays_away_until_the_next_apply() {
+    let lab = Lab::new(INFRA);
+    let mut engine = lab.engine(Ownership::Owned);
+    // Nothing in force: withdrawn all the same, nothing written.
+    assert!(!engine.withdraw().unwrap());
+    assert!(engine.status().withdrawn);
+    assert_eq!(lab.nft.writes(), 0);
+    engine.apply().unwrap();
+    assert!(!engine.status().withdrawn);
+    let good = lab.nft.table();
+
+    // Only the owner may withdraw: a second engine is refused, and its
+    // state and the table stay.
+    let mut intruder = lab.engine(Ownership::Owned);
+    let Err(Failure::Withdraw(ApplyError::OwnedByOther(_))) = intruder.withdraw() else {
+        panic!("another engine withdrew an owned table");
+    };
+    assert!(!intruder.status().withdrawn);
+    assert_eq!(lab.nft.table(), good);
+    drop(intruder);
+
+    let last_applied = engine.status().last_applied;
+    assert!(engine.withdraw().unwrap());
+    assert_eq!(lab.nft.table(), None);
+    assert_eq!(lab.nft.owner(), None);
+    let status = engine.status().clone();
+    assert!(status.withdrawn && !status.applied);
+    assert_eq!(
+        (status.hash.as_str(), status.domains, status.policies),
+        ("", 0, 0)
+    );
+    assert_eq!(status.last_error, anklume_netengine::WITHDRAWN);
+    assert!(status.last_applied >= last_applied);
+
+    // Neither drift repair nor a change of the host's links puts it back.
+    let writes = lab.nft.writes();
+    assert_eq!(engine.repair().unwrap(), None);
+    lab.links.set(HostLinks {
+        names: ["lo", "eth0"].map(str::to_owned).into(),
+        uplinks: ["eth0".to_owned()].into(),
+    });
+    assert_eq!(engine.refresh_host().unwrap(), None);
+    assert_eq!(lab.nft.table(), None);
+    assert_eq!(lab.nft.writes(), writes);
+    // Twice: no error, still withdrawn.
+    assert!(!engine.withdraw().unwrap());
+    assert!(engine.status().withdrawn);
+
+    // A failed apply leaves it withdrawn; a good one puts the table back.
+    lab.write(INVALID);
+    engine.apply().unwrap_err();
+    assert!(engine.status().withdrawn);
+    assert_eq!(lab.nft.table(), None);
+    lab.write(INFRA);
+    assert_eq!(engine.apply().unwrap(), Install::Replaced);
+    assert_eq!(lab.nft.owner(), Some(engine.port_id()));
+    let status = engine.status();
+    assert!(status.applied && !status.withdrawn);
+    assert_eq!(status.last_error, "");
+    assert!(!lab.nft.tamper(None), "the table is owned again");
+    assert!(engine.repair().unwrap().is_none());
+}
+
+#[test]
+fn a_refused_withdrawal_keeps_the_table_and_the_state() {
+    let lab = Lab::new(INFRA);
+    let mut engine = lab.engine(Ownership::Shared);
+    engine.apply().unwrap();
+    let (good, status) = (lab.nft.table(), engine.status().clone());
+    lab.nft.refuse(Some("busy"));
+    let Err(e @ Failure::Withdraw(_)) = engine.withdraw() else {
+        panic!("a refused withdrawal was not an error");
+    };
+    assert!(e.to_string().contains("it stays in force"), "{e}");
+    assert_eq!(engine.status(), &status);
+    assert_eq!(lab.nft.table(), good);
+    // Still kept: drift is repaired as before.
+    lab.nft.refuse(None);
+    assert!(lab.nft.tamper(None));
+    assert!(engine.repair().unwrap().is_some());
+    assert_eq!(lab.nft.table(), good);
+}

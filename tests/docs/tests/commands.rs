@@ -230,6 +230,14 @@ const NOT_RUN: &[(&str, &str)] = &[
         NETD_BUS,
     ),
     (
+        "busctl call org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Withdraw",
+        "removes the host's isolation table (turns the isolation off) and needs anklume-netd on the system bus; called with busctl on a private bus by bins/anklume-netd/tests/withdraw.rs",
+    ),
+    (
+        "busctl get-property org.anklume.Network1 /org/anklume/Network1 org.anklume.Network1 Withdrawn",
+        NETD_BUS,
+    ),
+    (
         "nft list table inet anklume",
         "shows the host's table once anklume-netd applied it (exits 1 when none is loaded); nft list output is compared with the rendering by lib/nft/tests/netlink.rs",
     ),

@@ -5,7 +5,8 @@
 //! domains, and deletes the isolation table only when it is anklume's.
 //! The table part runs in throwaway network namespaces, never on the
 //! host's shared table; a real anklume-netd on a private bus owns one of
-//! them, and flush leaves it to the daemon.
+//! them, and flush has the daemon withdraw it (D-Bus Withdraw): the table
+//! goes and the daemon does not put it back; a refused Withdraw keeps it.
 
 #[path = "support/netd.rs"]
 mod netd;
@@ -216,26 +217,41 @@ fn flush_removes_only_anklume_resources_and_keeps_protected_machines() {
     );
     assert!(exists(&format!("/1.0/projects/{b}")));
 
-    // anklume-netd runs on the bus and owns its table: flush leaves it to
-    // the daemon, and says what to do.
-    {
-        ok(&["ip", "netns", "add", &foreign.netd_netns]);
-        let bus = TestBus::start();
-        let log = infra.dir.path().join("netd.log");
-        let _netd = Netd::start(
-            &bus,
-            &foreign.netd_netns,
-            &infra.dir.path().join("infra.yml"),
-            &log,
-        );
-        let (done, out) = flush_on(&bus.address, &foreign.netd_netns, &context, &[&tree]);
-        assert!(!done, "{out}");
-        assert!(
-            out.contains("table inet anklume: kept: anklume-netd runs and owns it"),
-            "{out}"
-        );
-        assert!(table(&foreign.netd_netns).is_some(), "{out}");
-    }
+    // anklume-netd runs on the bus and owns its table (in a namespace of
+    // its own): while protected machines stay, so does its table.
+    ok(&["ip", "netns", "add", &foreign.netd_netns]);
+    let bus = TestBus::start();
+    let log = infra.dir.path().join("netd.log");
+    let _netd = Netd::start(
+        &bus,
+        &foreign.netd_netns,
+        &infra.dir.path().join("infra.yml"),
+        &log,
+    );
+    let (done, out) = flush_on(&bus.address, &foreign.netd_netns, &context, &[&tree]);
+    assert!(!done, "{out}");
+    assert!(
+        out.contains("table inet anklume: kept, since protected machines stay"),
+        "{out}"
+    );
+    assert!(table(&foreign.netd_netns).is_some(), "{out}");
+    // A caller the daemon refuses (not root, no polkit): the table stays
+    // and the script says why.
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(repo_root().join("scripts/nft-table.sh"))
+        .arg("withdraw")
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("anklume-netd did not withdraw table inet anklume, which stays in force")
+            && said.contains("org.anklume.network.withdraw"),
+        "{said}"
+    );
+    assert!(table(&foreign.netd_netns).is_some(), "{said}");
 
     // On a terminal: anything but a typed "yes" deletes nothing.
     let (done, out) = flush_typed(&foreign.netns, &context, &[&tree], "y");
@@ -264,13 +280,57 @@ fn flush_removes_only_anklume_resources_and_keeps_protected_machines() {
     assert!(table(&foreign.netns).is_some(), "{out}");
     still_foreign();
 
-    // FORCE=1: the protected machine, its domain and the table go too.
-    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1", "FORCE=1"]);
+    // FORCE=1 where anklume-netd runs: the protected machine and its
+    // domain go, and the daemon withdraws its table (and keeps it away).
+    let (done, out) = flush_on(
+        &bus.address,
+        &foreign.netd_netns,
+        &context,
+        &[&tree, "YES=1", "FORCE=1"],
+    );
     assert!(done, "{out}");
+    for expected in [
+        "the isolation table inet anklume, withdrawn through anklume-netd",
+        "Table inet anklume withdrawn by anklume-netd.",
+        "keeps no table until its next Apply (make netd-apply)",
+    ] {
+        assert!(out.contains(expected), "{expected} missing:\n{out}");
+    }
     assert!(!exists(&format!("/1.0/projects/{a}")), "{out}");
     assert!(!exists(&format!("/1.0/networks/net-{a}")), "{out}");
-    assert!(table(&foreign.netns).is_none(), "{out}");
+    assert!(table(&foreign.netd_netns).is_none(), "{out}");
+    let withdrawn = test_bus::busctl(
+        &bus,
+        None,
+        &[
+            "get-property",
+            "org.anklume.Network1",
+            "/org/anklume/Network1",
+            "org.anklume.Network1",
+            "Withdrawn",
+        ],
+    );
+    assert_eq!(text(&withdrawn), "b true\n");
+    assert!(
+        table(&foreign.netns).is_some(),
+        "another namespace's table went"
+    );
     still_foreign();
+
+    // Without anklume-netd, flush deletes an anklume table itself (the
+    // domains are gone already: only the table is listed).
+    let (done, out) = flush(&foreign.netns, &context, &[&tree, "YES=1", "FORCE=1"]);
+    assert!(done, "{out}");
+    assert!(
+        out.contains("the isolation table inet anklume (its comment names an anklume ruleset)"),
+        "{out}"
+    );
+    assert!(table(&foreign.netns).is_none(), "{out}");
+    assert!(
+        table(&foreign.netd_netns).is_none(),
+        "anklume-netd put its table back:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
 
     // A table of that name that anklume did not make is never deleted.
     add_table(&foreign.netns, "someone else's");

@@ -189,6 +189,35 @@ impl Netlink {
         self.socket.send_batch(&batch.finalize(), &labels)
     }
 
+    /// Deletes `table inet <name>` in one batch: `Ok(true)` when it was
+    /// deleted, `Ok(false)` when there was none (or someone else deleted
+    /// it first). A table owned by another socket is refused
+    /// ([`ApplyError::OwnedByOther`]) and stays.
+    pub fn delete(&mut self, name: &str) -> Result<bool, ApplyError> {
+        let Some(current) = self.socket.table(name)? else {
+            return Ok(false);
+        };
+        if let Some(owner) = current.owner
+            && owner != self.port_id()
+        {
+            return Err(ApplyError::OwnedByOther(name.to_owned()));
+        }
+        let mut batch = Batch::new();
+        batch.add(&TableMsg::new(name, 0, None), MsgType::Del);
+        let labels = [format!("delete table inet {name}")];
+        match self.socket.send_batch(&batch.finalize(), &labels) {
+            Ok(()) => {
+                self.owned = false;
+                Ok(true)
+            }
+            Err(ApplyError::Rejected(r)) if r.iter().any(|r| r.errno == libc::ENOENT) => Ok(false),
+            Err(ApplyError::Rejected(r)) if r.iter().any(|r| r.errno == libc::EPERM) => {
+                Err(ApplyError::OwnedByOther(name.to_owned()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The comment of `table inet <name>` in force: `Ok(None)` when the
     /// table does not exist, `Some("")` when it has no comment.
     pub fn current_comment(&mut self, name: &str) -> Result<Option<String>, ApplyError> {
