@@ -138,6 +138,7 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
         "wheels from /root/wheels pushed to admin-ctl:/var/cache/anklume/wheels",
         "changed: admin-ctl: ansible==12.3.0 ",
         "changed: provisioned",
+        "changed: admin-ctl:/etc/anklume/incus-host/absolute_level = 1",
         // The infra changed: the package's daemons re-read it.
         "reloaded anklume-netd",
         "reloaded anklume-snapd",
@@ -284,9 +285,13 @@ fn the_admin_domain_applies_the_rest(c: &Container) {
         .find(|l| l.starts_with("incus exec --project admin admin-ctl -- sh -c"))
         .unwrap_or_else(|| panic!("no command to run inside printed:\n{said}"))
         .to_string();
-    for pass in ["first", "second"] {
-        let apply = c.run(&printed);
+    // The second pass verbose (-v): what a task changed shows.
+    let verbose = format!("{} -v'", printed.trim_end_matches('\''));
+    let mut said_inside = String::new();
+    for (pass, command) in [("first", &printed), ("second", &verbose)] {
+        let apply = c.run(command);
         let out = text(&apply);
+        said_inside.push_str(&out);
         assert!(
             apply.status.success(),
             "{pass} apply inside admin-ctl failed:\n{out}\nanklume-proxy's journal:\n{}",
@@ -308,6 +313,29 @@ fn the_admin_domain_applies_the_rest(c: &Container) {
                 "second apply changed something:\n{out}"
             );
         }
+    }
+    // Isolation is the host's: its anklume-netd's table has the new
+    // domain (the firewall play said so, inside, and applied nothing).
+    assert!(
+        said_inside.contains("Behind anklume-proxy (/var/lib/anklume-proxy/incus.socket)"),
+        "the firewall play inside the admin machine:\n{said_inside}"
+    );
+    let table = c.sh("nft list table inet anklume");
+    assert!(
+        table.contains("net-lab"),
+        "the host's table lacks net-lab:\n{table}"
+    );
+    // ADR-020 through the proxy: lab-1 is a child of the Incus host (level
+    // 1), like the admin machine, whatever the applies read inside it.
+    for machine in ["--project lab lab-1", "--project admin admin-ctl"] {
+        assert_eq!(
+            c.sh(&format!(
+                "incus exec {machine} -- cat /etc/anklume/absolute_level"
+            ))
+            .trim(),
+            "2",
+            "{machine}"
+        );
     }
     let lab = c.sh("incus list --project lab --format csv -c ns");
     assert!(lab.contains("lab-1,RUNNING"), "{lab}");
