@@ -253,29 +253,47 @@ fi
 for _ in $(seq 1 60); do incus info >/dev/null 2>&1 && break; sleep 0.5; done
 incus info >/dev/null 2>&1 || die "incusd does not answer (systemctl status incus; or tests/harness/incus.sh up without systemd)"
 
-# pool_driver MODE FSTYPE: the driver of a fresh Incus's pool 'default':
-# in --prod, the file system under /var/lib/incus when Incus can use it
-# (btrfs with btrfs-progs, zfs with zfsutils-linux), else dir.
-pool_driver() {
-    if [ "$1" != prod ]; then echo dir; return; fi
-    case "$2" in
-        btrfs) if command -v btrfs >/dev/null; then echo btrfs; else
-            warn "/var/lib/incus is on btrfs but btrfs-progs is not installed: a dir pool (apt-get install btrfs-progs, before a first run, for a btrfs one)"
-            echo dir; fi ;;
-        zfs) if command -v zfs >/dev/null; then echo zfs; else
-            warn "/var/lib/incus is on zfs but zfsutils-linux is not installed: a dir pool"
-            echo dir; fi ;;
-        *) echo dir ;;
-    esac
-}
-# incus_preseed DRIVER SOURCE: the preseed of a fresh Incus: pool 'default'
-# (a btrfs subvolume under /var/lib/incus, as `incus admin init` makes on
-# btrfs; a dataset SOURCE of the root's zfs pool; a directory) and the
-# default profile's root disk on it.
+# incus_preseed MODE: sets PRESEED, the preseed of a fresh Incus, and
+# POOL_DRIVER, and says what it chose. Pool 'default' follows the file
+# system that holds /var/lib/incus (a separate /var counts) in --prod, when
+# Incus can use it: btrfs (with btrfs-progs) → a subvolume under
+# /var/lib/incus, as `incus admin init` makes there; zfs (with
+# zfsutils-linux) → a dataset 'incus' of that zfs pool; else, and in --dev,
+# a directory. The default profile's root disk goes on it.
 incus_preseed() {
-    printf 'storage_pools:\n- name: default\n  driver: %s\n' "$1"
-    [ -z "$2" ] || printf '  config:\n    source: %s\n' "$2"
-    printf 'profiles:\n- name: default\n  devices:\n    root:\n      path: /\n      pool: default\n      type: disk\n'
+    local fs source=""
+    fs=$(findmnt -no FSTYPE -T /var/lib/incus 2>/dev/null || findmnt -no FSTYPE -T /)
+    POOL_DRIVER=dir
+    if [ "$1" = prod ]; then
+        case "$fs" in
+            btrfs)
+                if command -v btrfs >/dev/null; then
+                    POOL_DRIVER=btrfs source=/var/lib/incus/storage-pools/default
+                else
+                    warn "/var/lib/incus is on btrfs but btrfs-progs is not installed: a dir pool (apt-get install btrfs-progs before a first run for a btrfs one)"
+                fi ;;
+            zfs)
+                if command -v zfs >/dev/null; then
+                    POOL_DRIVER=zfs
+                    source="$({ findmnt -no SOURCE -T /var/lib/incus 2>/dev/null || findmnt -no SOURCE -T /; } | cut -d/ -f1)/incus"
+                else
+                    warn "/var/lib/incus is on zfs but zfsutils-linux is not installed: a dir pool"
+                fi ;;
+        esac
+    fi
+    say "not initialised: preseed with a $POOL_DRIVER storage pool 'default' (/var/lib/incus on $fs, --$1)"
+    PRESEED="storage_pools:
+- name: default
+  driver: $POOL_DRIVER
+${source:+  config:
+    source: $source
+}profiles:
+- name: default
+  devices:
+    root:
+      path: /
+      pool: default
+      type: disk"
 }
 
 if [ -n "$(incus storage list --format csv 2>/dev/null)" ]; then
@@ -283,16 +301,9 @@ if [ -n "$(incus storage list --format csv 2>/dev/null)" ]; then
     incus storage show default >/dev/null 2>&1 ||
         warn "no storage pool named 'default': anklume's profiles put root disks there (incus_profiles_storage_pool)"
 else
-    # The file system that holds /var/lib/incus (a separate /var counts).
-    fs=$(findmnt -no FSTYPE -T /var/lib/incus 2>/dev/null || findmnt -no FSTYPE -T /)
-    driver=$(pool_driver "$MODE" "$fs") source=""
-    case "$driver" in
-        btrfs) source=/var/lib/incus/storage-pools/default ;;
-        zfs) source="$(findmnt -no SOURCE -T /var/lib/incus | cut -d/ -f1)/incus" ;;
-    esac
-    say "not initialised: preseed with a $driver storage pool 'default' (/var/lib/incus on $fs, --$MODE)"
-    incus_preseed "$driver" "$source" | incus admin init --preseed
-    changed "Incus initialised (pool default: $driver)"
+    incus_preseed "$MODE"
+    printf '%s\n' "$PRESEED" | incus admin init --preseed
+    changed "Incus initialised (pool default: $POOL_DRIVER)"
 fi
 
 # --- 4. The host's infra --------------------------------------------------------

@@ -220,3 +220,157 @@ fn bootstrap_installs_incus_from_backports_on_a_host_without_it() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// A preseed case: mode, file system, its source, tools present, the pool's
+/// driver and source, a warning.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+);
+
+/// bootstrap.sh's `incus_preseed` (the pool of a fresh Incus), run on its
+/// own with `findmnt`, `btrfs` and `zfs` stood in for: the file systems the
+/// container test cannot have. The preseed must be YAML of the shape
+/// `incus admin init --preseed` takes (its dir form is fed to a real Incus
+/// by the test above).
+#[test]
+fn the_preseed_follows_the_file_system_in_prod_only() {
+    let script = std::fs::read_to_string(repo_root().join("bootstrap.sh")).unwrap();
+    let mut functions = String::new();
+    let mut inside = false;
+    for line in script.lines() {
+        if line.starts_with("say() ") || line.starts_with("warn() ") {
+            functions.push_str(line);
+            functions.push('\n');
+        }
+        inside |= line == "incus_preseed() {";
+        if inside {
+            functions.push_str(line);
+            functions.push('\n');
+            inside = line != "}";
+        }
+    }
+    assert!(functions.contains("incus_preseed() {"), "{functions}");
+    let profiles = r#""profiles": [{"devices": {"root": {"path": "/", "pool": "default", "type": "disk"}}, "name": "default"}]"#;
+    let pool = |driver: &str, source: Option<&str>| {
+        let config = source.map_or(String::new(), |s| {
+            format!(r#""config": {{"source": "{s}"}}, "#)
+        });
+        format!(
+            r#"{{{profiles}, "storage_pools": [{{{config}"driver": "{driver}", "name": "default"}}]}}"#
+        )
+    };
+    let cases: [Case; 7] = [
+        (
+            "prod",
+            "btrfs",
+            "/dev/sda2",
+            &["btrfs"],
+            "btrfs",
+            Some("/var/lib/incus/storage-pools/default"),
+            "",
+        ),
+        (
+            "prod",
+            "btrfs",
+            "/dev/sda2",
+            &[],
+            "dir",
+            None,
+            "btrfs-progs is not installed",
+        ),
+        (
+            "prod",
+            "zfs",
+            "rpool/ROOT/debian",
+            &["zfs"],
+            "zfs",
+            Some("rpool/incus"),
+            "",
+        ),
+        (
+            "prod",
+            "zfs",
+            "rpool/ROOT/debian",
+            &[],
+            "dir",
+            None,
+            "zfsutils-linux is not installed",
+        ),
+        (
+            "prod",
+            "ext4",
+            "/dev/vda1",
+            &["btrfs", "zfs"],
+            "dir",
+            None,
+            "",
+        ),
+        ("dev", "btrfs", "/dev/sda2", &["btrfs"], "dir", None, ""),
+        ("dev", "zfs", "rpool/ROOT/debian", &["zfs"], "dir", None, ""),
+    ];
+    for (mode, fs, source, tools, driver, pool_source, warning) in cases {
+        let expected = pool(driver, pool_source);
+        let bin = Scratch(std::env::temp_dir().join(format!("anklume-t-preseed-{}", unique_tag())));
+        std::fs::create_dir_all(&bin.0).unwrap();
+        let stub = |name: &str, body: &str| {
+            let path = bin.0.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            Command::new("chmod")
+                .arg("755")
+                .arg(&path)
+                .status()
+                .unwrap();
+        };
+        // findmnt -no FSTYPE|SOURCE -T PATH
+        stub(
+            "findmnt",
+            &format!("case \"$2\" in FSTYPE) echo {fs} ;; SOURCE) echo {source} ;; esac"),
+        );
+        for tool in tools {
+            stub(tool, "exit 0");
+        }
+        std::os::unix::fs::symlink("/usr/bin/cut", bin.0.join("cut")).unwrap();
+        let out = Command::new("/bin/bash")
+            .arg("-c")
+            .arg(format!(
+                "{functions}\nincus_preseed {mode} && printf '%s\\n' \"$PRESEED\" >{dir}/preseed.yml",
+                dir = bin.0.display()
+            ))
+            .env("PATH", &bin.0)
+            .output()
+            .unwrap();
+        let said = text(&out);
+        assert!(out.status.success(), "{mode} {fs}: {said}");
+        assert!(
+            said.contains(&format!(
+                "preseed with a {driver} storage pool 'default' (/var/lib/incus on {fs}, --{mode})"
+            )),
+            "{mode} {fs}: {said}"
+        );
+        if warning.is_empty() {
+            assert!(!said.contains("WARNING"), "{mode} {fs}: {said}");
+        } else {
+            assert!(said.contains(warning), "{mode} {fs}: {said}");
+        }
+        let json = Command::new("python3")
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1])), sort_keys=True))",
+            ])
+            .arg(bin.0.join("preseed.yml"))
+            .output()
+            .unwrap();
+        assert!(json.status.success(), "{}", text(&json));
+        assert_eq!(
+            String::from_utf8_lossy(&json.stdout).trim(),
+            expected,
+            "{mode} {fs}"
+        );
+    }
+}
