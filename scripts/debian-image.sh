@@ -27,7 +27,6 @@
 # ca-certificates), so provisioning tests never reach a mirror.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "$0")" && pwd)
 ALIAS=${ANKLUME_TEST_DEBIAN_IMAGE:-anklume-test-debian}
 CACHE=${ANKLUME_TEST_CACHE:-/var/cache/anklume-test}
 MIRROR=${ANKLUME_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -118,6 +117,7 @@ import_alias() {
     echo "Imported image $alias"
 }
 
+HERE=$(cd "$(dirname "$0")" && pwd)
 # The Incus variant: the base tarball unpacked, Incus installed from
 # bookworm-backports in a chroot (the host's network, at build time only),
 # packed again with its own recipe id.
