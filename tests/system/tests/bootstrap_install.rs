@@ -179,6 +179,25 @@ fn bootstrap_installs_incus_from_backports_on_a_host_without_it() {
     );
     let dump = c.sh("incus admin init --dump");
     assert!(dump.contains("pool: default"), "{dump}");
+    // Root's subordinate ids cut to the ids the container has (10^9 from
+    // a default host Incus: the package's 1000000:1000000000 would not let
+    // the admin machine start below).
+    let have: u64 = c
+        .sh("awk '$1 == 0 {print $3}' /proc/self/uid_map")
+        .trim()
+        .parse()
+        .unwrap();
+    let fitted = format!("root:1000000:{}", have - 1_000_000);
+    assert!(
+        said.contains(&format!(
+            "changed: /etc/subuid: {fitted} (inside this container's {have} ids)"
+        )),
+        "{said}"
+    );
+    assert_eq!(
+        c.sh("cat /etc/subuid /etc/subgid"),
+        format!("{fitted}\n{fitted}\n")
+    );
 
     // 2. The image in place: Incus is found installed and initialised and
     // left alone; the admin machine is made.
