@@ -200,49 +200,127 @@ incus_installed() {
     done
     return 1
 }
-if ! incus_installed; then
-    say "not installed: installing it from bookworm-backports"
-    if ! grep -rqs '^deb .*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/bookworm-backports.list
-        changed "/etc/apt/sources.list.d/bookworm-backports.list"
+# backports_configured: an apt source for bookworm-backports, in one-line
+# (sources.list, *.list) or deb822 (*.sources) form.
+backports_configured() {
+    grep -qsE '^deb[[:space:]].*[[:space:]]bookworm-backports([[:space:]]|$)' \
+        /etc/apt/sources.list /etc/apt/sources.list.d/*.list ||
+        grep -qsE '^Suites:(.*[[:space:]])?bookworm-backports([[:space:]]|$)' /etc/apt/sources.list.d/*.sources
+}
+# fit_subids: in a container, root's subordinate ids (/etc/subuid,
+# /etc/subgid), from which Incus maps its containers, must lie inside the
+# ids this container has (/proc/self/uid_map): the package's default
+# (root:1000000:1000000000) does not fit an unprivileged container's 10^9
+# ("System doesn't have a functional idmap setup"). Run after a fresh
+# install, before incusd first starts; the range is cut to what fits.
+fit_subids() {
+    local kind have start count fitted=false
+    for kind in uid gid; do
+        have=$(awk '$1 == 0 {print $3}' "/proc/self/${kind}_map")
+        [ -n "$have" ] && [ "$have" -lt 4294967295 ] || continue
+        start=$(sed -n 's/^root:\([0-9]*\):[0-9]*$/\1/p' "/etc/sub$kind" | head -1)
+        count=$(sed -n 's/^root:[0-9]*:\([0-9]*\)$/\1/p' "/etc/sub$kind" | head -1)
+        [ -n "$start" ] || { start=1000000 count=0; }
+        if [ "$((start + count))" -gt "$have" ] || [ "$count" -eq 0 ]; then
+            [ "$start" -lt "$((have - 65536))" ] || start=65536
+            count=$((have - start))
+            sed -i '/^root:/d' "/etc/sub$kind"
+            echo "root:$start:$count" >>"/etc/sub$kind"
+            changed "/etc/sub$kind: root:$start:$count (inside this container's $have ids)"
+            fitted=true
+        fi
+    done
+    # incusd reads them when it starts.
+    if [ "$fitted" = true ] && [ -d /run/systemd/system ] && systemctl is-active --quiet incus.service; then
+        systemctl restart incus.service
     fi
-    apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -t bookworm-backports incus
-    changed "installed incus"
+}
+if ! incus_installed; then
+    # shellcheck source=/dev/null
+    codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")
+    export DEBIAN_FRONTEND=noninteractive
+    if [ "$codename" = bookworm ]; then
+        say "not installed: installing it from bookworm-backports"
+        # A bookworm-backports source already there (Debian's, or a local
+        # mirror's) is used as it is.
+        if ! backports_configured; then
+            echo "deb http://deb.debian.org/debian bookworm-backports main" >/etc/apt/sources.list.d/bookworm-backports.list
+            changed "/etc/apt/sources.list.d/bookworm-backports.list"
+        fi
+        apt-get update -q || die "apt-get update failed (the sources above)"
+        apt-get install -y -q -t bookworm-backports incus || die "apt-get install -t bookworm-backports incus failed"
+    else
+        # Later Debian releases (and Ubuntu's universe) have it in the
+        # release itself.
+        say "not installed: installing it with apt (${codename:-unknown release})"
+        apt-get update -q || die "apt-get update failed (the sources above)"
+        apt-get install -y -q incus ||
+            die "apt-get install incus failed: install Incus (https://linuxcontainers.org/incus/docs/main/installing/), then run bootstrap.sh again"
+    fi
+    changed "installed incus $(dpkg-query -W -f '${Version}' incus 2>/dev/null)"
+    fit_subids
+    # The package starts incus.socket; socket activation starts incusd on
+    # the first request. Started here where the package did not.
+    if [ -d /run/systemd/system ] && ! systemctl is-active --quiet incus.socket; then
+        systemctl enable --now incus.socket >/dev/null 2>&1 || warn "systemctl enable --now incus.socket failed"
+    fi
 else
     say "installed: $(incus --version 2>/dev/null || echo '?')"
 fi
 for _ in $(seq 1 60); do incus info >/dev/null 2>&1 && break; sleep 0.5; done
 incus info >/dev/null 2>&1 || die "incusd does not answer (systemctl status incus; or tests/harness/incus.sh up without systemd)"
 
-if [ -n "$(incus storage list --format csv 2>/dev/null)" ]; then
-    say "initialised (storage pools: $(incus storage list --format csv -c n | paste -sd, -)): left as it is"
-    incus storage show default >/dev/null 2>&1 ||
-        warn "no storage pool named 'default': anklume's profiles put root disks there (incus_profiles_storage_pool)"
-else
-    fs=$(findmnt -no FSTYPE /var/lib/incus 2>/dev/null || findmnt -no FSTYPE /)
-    driver=dir source=""
-    if [ "$MODE" = prod ]; then
+# incus_preseed MODE: sets PRESEED, the preseed of a fresh Incus, and
+# POOL_DRIVER, and says what it chose. Pool 'default' follows the file
+# system that holds /var/lib/incus (a separate /var counts) in --prod, when
+# Incus can use it: btrfs (with btrfs-progs) → a subvolume under
+# /var/lib/incus, as `incus admin init` makes there; zfs (with
+# zfsutils-linux) → a dataset 'incus' of that zfs pool; else, and in --dev,
+# a directory. The default profile's root disk goes on it.
+incus_preseed() {
+    local fs source=""
+    fs=$(findmnt -no FSTYPE -T /var/lib/incus 2>/dev/null || findmnt -no FSTYPE -T /)
+    POOL_DRIVER=dir
+    if [ "$1" = prod ]; then
         case "$fs" in
-            btrfs) driver=btrfs; source=/var/lib/incus/storage-pools/default ;;
-            zfs) driver=zfs; source="$(findmnt -no SOURCE / | cut -d/ -f1)/incus" ;;
+            btrfs)
+                if command -v btrfs >/dev/null; then
+                    POOL_DRIVER=btrfs source=/var/lib/incus/storage-pools/default
+                else
+                    warn "/var/lib/incus is on btrfs but btrfs-progs is not installed: a dir pool (apt-get install btrfs-progs before a first run for a btrfs one)"
+                fi ;;
+            zfs)
+                if command -v zfs >/dev/null; then
+                    POOL_DRIVER=zfs
+                    source="$({ findmnt -no SOURCE -T /var/lib/incus 2>/dev/null || findmnt -no SOURCE -T /; } | cut -d/ -f1)/incus"
+                else
+                    warn "/var/lib/incus is on zfs but zfsutils-linux is not installed: a dir pool"
+                fi ;;
         esac
     fi
-    say "not initialised: preseed with a $driver storage pool 'default' (root file system: $fs, --$MODE)"
-    incus admin init --preseed <<EOF
-storage_pools:
+    say "not initialised: preseed with a $POOL_DRIVER storage pool 'default' (/var/lib/incus on $fs, --$1)"
+    PRESEED="storage_pools:
 - name: default
-  driver: $driver
-$([ -z "$source" ] || printf '  config:\n    source: %s\n' "$source")
-profiles:
+  driver: $POOL_DRIVER
+${source:+  config:
+    source: $source
+}profiles:
 - name: default
   devices:
     root:
       path: /
       pool: default
-      type: disk
-EOF
-    changed "Incus initialised (pool default: $driver)"
+      type: disk"
+}
+
+if [ -n "$(incus storage list --format csv 2>/dev/null)" ]; then
+    say "initialised (storage pools: $(incus storage list --format csv -c n | paste -sd, -)): left as it is"
+    incus storage show default >/dev/null 2>&1 ||
+        warn "no storage pool named 'default': anklume's profiles put root disks there (incus_profiles_storage_pool)"
+else
+    incus_preseed "$MODE"
+    printf '%s\n' "$PRESEED" | incus admin init --preseed
+    changed "Incus initialised (pool default: $POOL_DRIVER)"
 fi
 
 # --- 4. The host's infra --------------------------------------------------------

@@ -12,6 +12,15 @@
 #                                        system test: a nested Incus with no
 #                                        network at run time); built from the
 #                                        cached base tarball, cached too
+#   scripts/debian-image.sh incus-mirror  print the directory of a local
+#                                        Debian mirror (suites bookworm and
+#                                        bookworm-backports, unsigned) that
+#                                        holds exactly the .debs the base
+#                                        image lacks for Incus: the ones the
+#                                        incus image's chroot downloaded;
+#                                        built once and cached too
+#                                        (bootstrap_install.rs installs
+#                                        Incus from it, offline)
 #
 # Cache: $ANKLUME_TEST_CACHE (default /var/cache/anklume-test)/debian-bookworm-<recipe>.tar.gz
 # The image carries what base_system needs offline (locales, tzdata,
@@ -110,6 +119,7 @@ import_alias() {
     echo "Imported image $alias"
 }
 
+HERE=$(cd "$(dirname "$0")" && pwd)
 # The Incus variant: the base tarball unpacked, Incus installed from
 # bookworm-backports in a chroot (the host's network, at build time only),
 # packed again with its own recipe id.
@@ -118,6 +128,7 @@ INCUS_ALIAS=${ANKLUME_TEST_DEBIAN_INCUS_IMAGE:-anklume-test-debian-incus}
 INCUS_PACKAGES="incus dnsmasq-base"
 INCUS_RECIPE=$(printf '2 %s %s' "$RECIPE" "$INCUS_PACKAGES" | md5sum | cut -c1-8)
 INCUS_TARBALL="$CACHE/debian-bookworm-incus-$INCUS_RECIPE.tar.gz"
+INCUS_MIRROR="$CACHE/debian-bookworm-incus-$INCUS_RECIPE.mirror"
 
 build_incus_tarball() {
     local work
@@ -135,26 +146,15 @@ build_incus_tarball() {
             apt-get install -y -q --no-install-recommends -t bookworm-backports $INCUS_PACKAGES; } \
         >"$work/apt.log" 2>&1 || { tail -20 "$work/apt.log" >&2; exit 1; }
     as_root umount "$work/rootfs/proc"
+    # The .debs the chroot downloaded: the mirror of incus-mirror.
+    [ -d "$INCUS_MIRROR" ] || make_mirror "$work/rootfs/var/cache/apt/archives"
     # Nested Incus in an unprivileged container: its subordinate ids must
     # fit in the 10^9 ids the outer Incus maps (the package's default,
     # 1000000:1000000000, does not).
     echo "root:1000000:100000000" | as_root tee "$work/rootfs/etc/subuid" "$work/rootfs/etc/subgid" >/dev/null
-    # On a cgroup v1 host with cpu and cpuacct as separate hierarchies (a
-    # host without systemd, like the build machines), the outer container
-    # gets those two unmounted and nested LXC fails ("Failed to open
-    # 9/cpuacct"): mount every v1 controller of /proc/self/cgroup that is
-    # not mounted, before Incus starts. Nothing to do on cgroup v2.
-    as_root tee "$work/rootfs/usr/local/sbin/anklume-test-cgroups" >/dev/null <<'SH'
-#!/bin/sh
-for c in $(sed -n 's/^[0-9]*:\([a-z_,]*\):.*/\1/p' /proc/self/cgroup); do
-    mountpoint -q "/sys/fs/cgroup/$c" && continue
-    mount -o remount,rw /sys/fs/cgroup || exit 0
-    rm -f "/sys/fs/cgroup/$c"
-    mkdir -p "/sys/fs/cgroup/$c"
-    mount -t cgroup -o "$c" cgroup "/sys/fs/cgroup/$c" || true
-done
-SH
-    as_root chmod 755 "$work/rootfs/usr/local/sbin/anklume-test-cgroups"
+    # Nested LXC on a cgroup v1 host: tests/system/anklume-test-cgroups.sh.
+    as_root install -m 755 "$HERE/../tests/system/anklume-test-cgroups.sh" \
+        "$work/rootfs/usr/local/sbin/anklume-test-cgroups"
     printf '[Unit]\nDescription=Mount missing cgroup v1 controllers (anklume test image)\nBefore=incus.service incus.socket\nDefaultDependencies=no\nAfter=local-fs.target\n\n[Service]\nType=oneshot\nExecStart=/usr/local/sbin/anklume-test-cgroups\n\n[Install]\nWantedBy=sysinit.target\n' |
         as_root tee "$work/rootfs/etc/systemd/system/anklume-test-cgroups.service" >/dev/null
     as_root mkdir -p "$work/rootfs/etc/systemd/system/sysinit.target.wants"
@@ -172,12 +172,80 @@ SH
     trap - EXIT
 }
 
+# make_mirror DIR: $INCUS_MIRROR from the .debs in DIR, a Debian mirror
+# as apt sees one: dists/bookworm (the .debs of bookworm) and
+# dists/bookworm-backports (those with ~bpoN versions, its Release
+# NotAutomatic as Debian's is), each main/binary-ARCH/Packages{,.gz} and a
+# Release with their SHA256 sums. Unsigned: sources name it trusted.
+make_mirror() {
+    command -v dpkg-scanpackages >/dev/null || {
+        echo "Installing dpkg-dev (dpkg-scanpackages)"
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends dpkg-dev
+    }
+    local arch tmp deb suite pool f
+    arch=$(dpkg --print-architecture)
+    tmp=$(as_root mktemp -d "$CACHE/mirror.XXXXXX")
+    as_root mkdir -p "$tmp/pool/main" "$tmp/pool/backports"
+    for deb in "$1"/*.deb; do
+        pool=main
+        case "$(dpkg-deb -f "$deb" Version)" in *~bpo*) pool=backports ;; esac
+        # Named without the epoch's %3a: Filename fields stay plain.
+        as_root cp "$deb" "$tmp/pool/$pool/$(dpkg-deb -f "$deb" Package)_$(dpkg-deb -f "$deb" Version | sed 's/^[0-9]*://')_$(dpkg-deb -f "$deb" Architecture).deb"
+    done
+    for suite in bookworm bookworm-backports; do
+        pool=main; [ "$suite" = bookworm ] || pool=backports
+        as_root mkdir -p "$tmp/dists/$suite/main/binary-$arch"
+        (cd "$tmp" && dpkg-scanpackages --multiversion "pool/$pool" /dev/null 2>/dev/null) |
+            as_root tee "$tmp/dists/$suite/main/binary-$arch/Packages" >/dev/null
+        as_root sh -c "gzip -9nc '$tmp/dists/$suite/main/binary-$arch/Packages' >'$tmp/dists/$suite/main/binary-$arch/Packages.gz'"
+        {
+            printf 'Origin: Debian\nLabel: anklume test mirror\nSuite: %s\nCodename: %s\n' "$suite" "$suite"
+            [ "$suite" = bookworm ] || printf 'NotAutomatic: yes\nButAutomaticUpgrades: yes\n'
+            printf 'Date: %s\nArchitectures: %s\nComponents: main\nSHA256:\n' "$(LC_ALL=C date -u -R)" "$arch"
+            for f in Packages Packages.gz; do
+                printf ' %s %s main/binary-%s/%s\n' \
+                    "$(sha256sum "$tmp/dists/$suite/main/binary-$arch/$f" | cut -d' ' -f1)" \
+                    "$(stat -c %s "$tmp/dists/$suite/main/binary-$arch/$f")" "$arch" "$f"
+            done
+        } | as_root tee "$tmp/dists/$suite/Release" >/dev/null
+    done
+    as_root chmod -R a+rX "$tmp"
+    as_root mv "$tmp" "$INCUS_MIRROR"
+    echo "Built the mirror $INCUS_MIRROR ($(find "$INCUS_MIRROR/pool" -name '*.deb' | wc -l) packages)"
+}
+
+# The mirror alone, when the incus tarball is already cached: the same
+# install as build_incus_tarball's, download only, in a scratch chroot.
+build_incus_mirror() {
+    local work
+    work=$(as_root mktemp -d "$CACHE/build.XXXXXX")
+    trap 'drop_work "$work"' EXIT
+    echo "Downloading the Incus packages for the mirror (once; cached in $INCUS_MIRROR)"
+    as_root tar -C "$work" -xzf "$TARBALL"
+    as_root cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
+    echo "deb $MIRROR bookworm-backports main" | as_root tee "$work/rootfs/etc/apt/sources.list.d/backports.list" >/dev/null
+    { as_root chroot "$work/rootfs" apt-get update -q &&
+        as_root chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -q --download-only --no-install-recommends -t bookworm-backports $INCUS_PACKAGES; } \
+        >"$work/apt.log" 2>&1 || { tail -20 "$work/apt.log" >&2; exit 1; }
+    make_mirror "$work/rootfs/var/cache/apt/archives"
+    drop_work "$work"
+    trap - EXIT
+}
+
 variant=base
 case "${1:-up}" in
     up) ;;
     incus) variant=incus ;;
-    rebuild) as_root rm -f "$CACHE"/debian-bookworm*.tar.gz; incus image delete "$ALIAS" >/dev/null 2>&1 || true ;;
-    *) echo "usage: $0 [up|incus|rebuild]" >&2; exit 2 ;;
+    incus-mirror)
+        if [ ! -d "$INCUS_MIRROR" ]; then
+            [ -s "$TARBALL" ] || build_tarball
+            if [ -s "$INCUS_TARBALL" ]; then build_incus_mirror; else build_incus_tarball; fi
+        fi >&2
+        echo "$INCUS_MIRROR"
+        exit 0 ;;
+    rebuild) as_root rm -rf "$CACHE"/debian-bookworm*.tar.gz "$CACHE"/debian-bookworm*.mirror; incus image delete "$ALIAS" >/dev/null 2>&1 || true ;;
+    *) echo "usage: $0 [up|incus|incus-mirror|rebuild]" >&2; exit 2 ;;
 esac
 
 if [ "$variant" = incus ]; then
