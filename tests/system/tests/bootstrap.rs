@@ -258,7 +258,7 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     );
 }
 
-/// 3. A second domain in the host's infra (bootstrap --infra), then the
+/// Step 3, a second domain in the host's infra (bootstrap --infra), then the
 /// command bootstrap prints, run as printed: the admin machine syncs and
 /// applies site.yml through anklume-proxy, which creates the domain's
 /// project, bridge and machine in the host's Incus and provisions it; run
