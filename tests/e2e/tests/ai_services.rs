@@ -2,9 +2,11 @@
 //! systemd), offline: stand-in artifacts (tests/e2e/fixtures/ai/
 //! make_standins.py) served by a small HTTP server the test starts on its
 //! own bridge's gateway address, through the variables a user sets for a
-//! mirror. Ollama and Speaches sit in one domain, Open WebUI and OpenCode
-//! in another; the infra's policies open 11434 and 8000 to them, so
-//! anklume-gen wires the UIs to both. Each service enabled and answering,
+//! mirror. Ollama and Speaches sit in one domain, Open WebUI, LobeChat and
+//! OpenCode in another; the infra's policies open 11434 and 8000 to them,
+//! so anklume-gen wires the UIs to both. LobeChat is built once from its
+//! release tarball with the release's pnpm (stand-ins of node, npm and
+//! pnpm run the role's own build script). Each service enabled and answering,
 //! the UIs reaching their servers, the secrets root-only and out of the
 //! units, and a second run `changed=0`.
 
@@ -25,13 +27,32 @@ impl Drop for Server {
 
 const WEBUI_VERSION: &str = "0.12.4";
 const SPEACHES_VERSION: &str = "0.8.3";
+const LOBECHAT_VERSION: &str = "1.143.3";
+
+/// GET `url` from `machine` (python3 inside it), with extra headers given
+/// as a Python dict literal; the body, or `HTTP <code>` on an HTTP error.
+fn http_get(project: &str, machine: &str, url: &str, headers: &str) -> String {
+    incus_exec(
+        project,
+        machine,
+        &format!(
+            "python3 - <<'PY'
+import urllib.request as u, urllib.error as e
+try:
+    print(u.urlopen(u.Request('{url}', headers={headers})).read().decode())
+except e.HTTPError as err:
+    print('HTTP', err.code)
+PY"
+        ),
+    )
+}
 
 #[test]
 fn ai_services_across_domains_offline() {
     let t = tag();
     let (dl, dw) = (format!("e2e{t}l"), format!("e2e{t}w"));
     let (ol, st, ui) = (format!("{dl}-ol"), format!("{dl}-st"), format!("{dw}-ui"));
-    let oc = format!("{dw}-oc");
+    let (oc, lc) = (format!("{dw}-oc"), format!("{dw}-lc"));
     let base = free_base_subnet();
     let yaml = format!(
         "project_name: e2e
@@ -51,10 +72,12 @@ domains:
     machines:
       {ui}: {{type: lxc, ip: \"{base}.6.10\", roles: [open_webui]}}
       {oc}: {{type: lxc, ip: \"{base}.6.11\", roles: [opencode_server]}}
+      {lc}: {{type: lxc, ip: \"{base}.6.12\", roles: [lobechat]}}
 network_policies:
   - {{from: {ui}, to: {ol}, ports: [11434], protocol: tcp}}
   - {{from: {dw}, to: {st}, ports: [8000], protocol: tcp}}
   - {{from: {oc}, to: {dl}, ports: [11434], protocol: tcp}}
+  - {{from: {lc}, to: {ol}, ports: [11434], protocol: tcp}}
 "
     );
     let infra = Infra::new(&yaml, &[&dl, &dw]);
@@ -86,6 +109,8 @@ network_policies:
     let pip_wheel = String::from_utf8(made.stdout).unwrap().trim().to_owned();
     let sha256 = std::fs::read_to_string(files.join("ollama.sha256")).unwrap();
     let sha512 = std::fs::read_to_string(files.join("opencode.sha512")).unwrap();
+    let lobe_sha512 = std::fs::read_to_string(files.join("lobechat.sha512")).unwrap();
+    let node_sha256 = std::fs::read_to_string(files.join("node.sha256")).unwrap();
     let gateway = format!("{base}.5.254");
     let port = TcpListener::bind((gateway.as_str(), 0))
         .unwrap()
@@ -118,6 +143,11 @@ network_policies:
         "stt_server_compute_type": "float32",
         "opencode_server_tarball_url": format!("{mirror}/opencode-linux-x64.tgz"),
         "opencode_server_checksum": format!("sha512:{}", sha512.trim()),
+        "lobechat_registry_url": format!("{mirror}/npm"),
+        "lobechat_tarball_url": format!("{mirror}/lobechat.tgz"),
+        "lobechat_checksum": format!("sha512:{}", lobe_sha512.trim()),
+        "lobechat_node_archive_url": format!("{mirror}/node-linux-x64.tar.gz"),
+        "lobechat_node_checksum": format!("sha256:{}", node_sha256.trim()),
     });
     let vars_file = infra.dir.path().join("ai-vars.json");
     std::fs::write(&vars_file, vars.to_string()).unwrap();
@@ -232,6 +262,52 @@ PY"
     );
     let password_before = incus_exec(&dw, &oc, "cat /etc/opencode/secret.env");
 
+    // LobeChat: built once, as its own user, with the release's pnpm from
+    // the registry given; its access code root-only and out of the unit;
+    // its server reaches the other domain's Ollama through the URL the
+    // infra gave it.
+    let state = incus_exec(
+        &dw,
+        &lc,
+        &format!(
+            "systemctl is-enabled lobechat; systemctl is-active lobechat; \
+             stat -c '%a %U' /etc/lobechat/secret.env; \
+             grep -c ACCESS_CODE= /etc/systemd/system/lobechat.service || true; \
+             cat /opt/lobechat/{LOBECHAT_VERSION}/app/BUILD-INFO; id -u lobechat"
+        ),
+    );
+    let lobe_uid = state.lines().last().unwrap().to_owned();
+    assert_eq!(
+        state,
+        format!(
+            "enabled\nactive\n600 root\n0\npnpm 10.18.3 registry={mirror}/npm user={lobe_uid}\n{lobe_uid}\n"
+        )
+    );
+    assert_ne!(lobe_uid, "0", "the build ran as root");
+    let settings = incus_exec(&dw, &lc, "cat /etc/lobechat/lobechat.env");
+    assert!(
+        settings.contains(&format!("OLLAMA_PROXY_URL={ollama_url}\n"))
+            && settings.contains(&format!("HOSTNAME={base}.6.12\nPORT=3210\n")),
+        "{settings}"
+    );
+    let lobe_models = format!("http://{base}.6.12:3210/webapi/models/ollama");
+    assert_eq!(http_get(&dw, &lc, &lobe_models, "{}"), "HTTP 401\n");
+    let code = incus_exec(&dw, &lc, "cut -d= -f2- /etc/lobechat/secret.env");
+    let tags = http_get(
+        &dw,
+        &lc,
+        &lobe_models,
+        &format!("{{'X-Access-Code': '{}'}}", code.trim()),
+    );
+    assert!(tags.contains("tinyllama:latest"), "{tags}");
+    let lobe_before = incus_exec(
+        &dw,
+        &lc,
+        &format!(
+            "cat /etc/lobechat/secret.env; stat -c %Y /opt/lobechat/{LOBECHAT_VERSION}/app/.anklume-built"
+        ),
+    );
+
     let second = infra.apply(&["-e", &vars_arg]);
     assert_eq!(second.changed(), 0, "second run changed:\n{}", second.text);
     assert_eq!(
@@ -243,5 +319,16 @@ PY"
         incus_exec(&dw, &oc, "cat /etc/opencode/secret.env"),
         password_before,
         "the password changed on the second run"
+    );
+    assert_eq!(
+        incus_exec(
+            &dw,
+            &lc,
+            &format!(
+                "cat /etc/lobechat/secret.env; stat -c %Y /opt/lobechat/{LOBECHAT_VERSION}/app/.anklume-built"
+            ),
+        ),
+        lobe_before,
+        "LobeChat's access code or build changed on the second run"
     );
 }
