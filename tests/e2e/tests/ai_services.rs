@@ -9,11 +9,20 @@
 //! pnpm run the role's own build script). Each service enabled and answering,
 //! the UIs reaching their servers, the secrets root-only and out of the
 //! units, and a second run `changed=0`.
+//!
+//! Isolation is ON: the run applies anklume's table (`anklume-netd apply`,
+//! one-shot) into the host's namespace, so the cross-domain flows work
+//! only because the policies open them; a flow no policy opens is checked
+//! to be dropped. The table is deleted afterwards. When the host already
+//! has a table of someone else's, the test leaves it alone and runs with
+//! isolation off (said on stderr), like `make demo`.
 
 use std::net::TcpListener;
 use std::process::{Child, Command};
 
-use anklume_e2e::{Infra, free_base_subnet, incus_exec, repo_root, tag};
+use anklume_e2e::{
+    Infra, free_base_subnet, host_has_isolation_table, incus_exec, netd_bin, repo_root, tag,
+};
 
 /// The HTTP server serving the stand-ins, stopped by PID on drop.
 struct Server(Child);
@@ -25,12 +34,28 @@ impl Drop for Server {
     }
 }
 
+/// The host's isolation table, deleted on drop when this test loaded it.
+struct HostTable {
+    ours: bool,
+}
+
+impl Drop for HostTable {
+    fn drop(&mut self) {
+        if self.ours {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "inet", "anklume"])
+                .status();
+        }
+    }
+}
+
 const WEBUI_VERSION: &str = "0.12.4";
 const SPEACHES_VERSION: &str = "0.8.3";
 const LOBECHAT_VERSION: &str = "1.143.3";
 
 /// GET `url` from `machine` (python3 inside it), with extra headers given
-/// as a Python dict literal; the body, or `HTTP <code>` on an HTTP error.
+/// as a Python dict literal; the body, `HTTP <code>` on an HTTP error, or
+/// `NO ANSWER <why>` when nothing answers within 5 s.
 fn http_get(project: &str, machine: &str, url: &str, headers: &str) -> String {
     incus_exec(
         project,
@@ -39,9 +64,11 @@ fn http_get(project: &str, machine: &str, url: &str, headers: &str) -> String {
             "python3 - <<'PY'
 import urllib.request as u, urllib.error as e
 try:
-    print(u.urlopen(u.Request('{url}', headers={headers})).read().decode())
+    print(u.urlopen(u.Request('{url}', headers={headers}), timeout=5).read().decode())
 except e.HTTPError as err:
     print('HTTP', err.code)
+except OSError as err:
+    print('NO ANSWER', err)
 PY"
         ),
     )
@@ -54,6 +81,22 @@ fn ai_services_across_domains_offline() {
     let (ol, st, ui) = (format!("{dl}-ol"), format!("{dl}-st"), format!("{dw}-ui"));
     let (oc, lc) = (format!("{dw}-oc"), format!("{dw}-lc"));
     let base = free_base_subnet();
+    let isolate = !host_has_isolation_table();
+    if !isolate {
+        eprintln!(
+            "the host already has table inet anklume (not this test's): it is left alone, \
+             and this test runs with isolation off"
+        );
+    }
+    let _table = HostTable { ours: isolate };
+    // The stand-ins' server, on the Ollama domain's gateway: its port is
+    // chosen now, for the policies that open it to the test domains.
+    let gateway = format!("{base}.5.254");
+    let port = TcpListener::bind(("0.0.0.0", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let yaml = format!(
         "project_name: e2e
 global:
@@ -78,6 +121,8 @@ network_policies:
   - {{from: {dw}, to: {st}, ports: [8000], protocol: tcp}}
   - {{from: {oc}, to: {dl}, ports: [11434], protocol: tcp}}
   - {{from: {lc}, to: {ol}, ports: [11434], protocol: tcp}}
+  - {{from: {dl}, to: host, ports: [{port}], protocol: tcp}}
+  - {{from: {dw}, to: host, ports: [{port}], protocol: tcp}}
 "
     );
     let infra = Infra::new(&yaml, &[&dl, &dw]);
@@ -111,12 +156,6 @@ network_policies:
     let sha512 = std::fs::read_to_string(files.join("opencode.sha512")).unwrap();
     let lobe_sha512 = std::fs::read_to_string(files.join("lobechat.sha512")).unwrap();
     let node_sha256 = std::fs::read_to_string(files.join("node.sha256")).unwrap();
-    let gateway = format!("{base}.5.254");
-    let port = TcpListener::bind((gateway.as_str(), 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let _server = Server(
         Command::new("python3")
             .args(["-m", "http.server", "--bind", &gateway, &port.to_string()])
@@ -128,8 +167,7 @@ network_policies:
             .unwrap(),
     );
     let mirror = format!("http://{gateway}:{port}");
-    let vars = serde_json::json!({
-        "anklume_isolation": "off",
+    let mut vars = serde_json::json!({
         "ollama_server_archive_url": format!("{mirror}/ollama-linux-amd64.tgz"),
         "ollama_server_checksum": format!("sha256:{}", sha256.trim()),
         "ollama_server_default_model": "tinyllama",
@@ -149,6 +187,17 @@ network_policies:
         "lobechat_node_archive_url": format!("{mirror}/node-linux-x64.tar.gz"),
         "lobechat_node_checksum": format!("sha256:{}", node_sha256.trim()),
     });
+    let isolation = if isolate {
+        serde_json::json!({
+            "anklume_netd": netd_bin(),
+            "anklume_infra": infra.dir.path().join("infra.yml"),
+        })
+    } else {
+        serde_json::json!({"anklume_isolation": "off"})
+    };
+    vars.as_object_mut()
+        .unwrap()
+        .extend(isolation.as_object().unwrap().clone());
     let vars_file = infra.dir.path().join("ai-vars.json");
     std::fs::write(&vars_file, vars.to_string()).unwrap();
     let vars_arg = format!("@{}", vars_file.display());
@@ -261,6 +310,31 @@ PY"
         "{config}"
     );
     let password_before = incus_exec(&dw, &oc, "cat /etc/opencode/secret.env");
+
+    // The policies, not an open network: the host has this infra's table,
+    // and Open WebUI, which its own domain reaches, is dropped from the
+    // Ollama domain (no policy opens dl -> dw).
+    if isolate {
+        let table = Command::new("nft")
+            .args(["list", "table", "inet", "anklume"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert!(
+            table.contains("comment \"anklume ruleset ")
+                && table.contains(&format!("\"net-{dw}\""))
+                && table.contains(&format!("{base}.6.12")),
+            "no table, or not this infra's:\n{table}"
+        );
+        let health = format!("http://{base}.6.10:3000/health");
+        let same_domain = http_get(&dw, &lc, &health, "{}");
+        assert!(same_domain.contains("status"), "{same_domain}");
+        let across = http_get(&dl, &ol, &health, "{}");
+        assert!(
+            across.starts_with("NO ANSWER"),
+            "a flow no policy opens got through: {across}"
+        );
+    }
 
     // LobeChat: built once, as its own user, with the release's pnpm from
     // the registry given; its access code root-only and out of the unit;
