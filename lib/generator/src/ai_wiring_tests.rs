@@ -156,6 +156,12 @@ fn the_examples_wire_every_ui_to_its_ollama() {
     }
     assert_eq!(vars(&ai, "ai-ollama"), []);
     assert_eq!(unreachable(&ai), []);
+    // Every role it names is shipped (lobechat included): make apply
+    // refuses none of them.
+    assert_eq!(
+        crate::roles::unknown_roles(&ai, Path::new("/nonexistent/roles_custom")),
+        []
+    );
 
     let pro = example("pro-workstation");
     assert_eq!(
