@@ -347,14 +347,18 @@ PY"
             "systemctl is-enabled lobechat; systemctl is-active lobechat; \
              stat -c '%a %U' /etc/lobechat/secret.env; \
              grep -c ACCESS_CODE= /etc/systemd/system/lobechat.service || true; \
-             cat /opt/lobechat/{LOBECHAT_VERSION}/app/BUILD-INFO; id -u lobechat"
+             cat /opt/lobechat/{LOBECHAT_VERSION}/app/BUILD-INFO; \
+             test -e /opt/lobechat/{LOBECHAT_VERSION}/package/node_modules || echo cleaned; \
+             id -u lobechat"
         ),
     );
     let lobe_uid = state.lines().last().unwrap().to_owned();
     assert_eq!(
         state,
         format!(
-            "enabled\nactive\n600 root\n0\npnpm 10.18.3 registry={mirror}/npm user={lobe_uid}\n{lobe_uid}\n"
+            "enabled\nactive\n600 root\n0\n\
+             pnpm 10.18.3 registry={mirror}/npm user={lobe_uid} npmrc-hoists-eslint=True\n\
+             cleaned\n{lobe_uid}\n"
         )
     );
     assert_ne!(lobe_uid, "0", "the build ran as root");
