@@ -349,6 +349,7 @@ PY"
              grep -c ACCESS_CODE= /etc/systemd/system/lobechat.service || true; \
              cat /opt/lobechat/{LOBECHAT_VERSION}/app/BUILD-INFO; \
              test -e /opt/lobechat/{LOBECHAT_VERSION}/package/node_modules || echo cleaned; \
+             stat -c %U /opt/lobechat/{LOBECHAT_VERSION}/app/.next/cache; \
              id -u lobechat"
         ),
     );
@@ -358,7 +359,7 @@ PY"
         format!(
             "enabled\nactive\n600 root\n0\n\
              pnpm 10.18.3 registry={mirror}/npm user={lobe_uid} npmrc-hoists-eslint=True\n\
-             cleaned\n{lobe_uid}\n"
+             cleaned\nlobechat\n{lobe_uid}\n"
         )
     );
     assert_ne!(lobe_uid, "0", "the build ran as root");
