@@ -17,62 +17,20 @@
 //! has a table of someone else's, the test leaves it alone and runs with
 //! isolation off (said on stderr), like `make demo`.
 
-use std::net::TcpListener;
-use std::process::{Child, Command};
+#[path = "support/ai.rs"]
+mod ai;
 
+use std::net::TcpListener;
+use std::process::Command;
+
+use ai::{HostTable, Server, http_get};
 use anklume_e2e::{
     Infra, free_base_subnet, host_has_isolation_table, incus_exec, netd_bin, repo_root, tag,
 };
 
-/// The HTTP server serving the stand-ins, stopped by PID on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// The host's isolation table, deleted on drop when this test loaded it.
-struct HostTable {
-    ours: bool,
-}
-
-impl Drop for HostTable {
-    fn drop(&mut self) {
-        if self.ours {
-            let _ = Command::new("nft")
-                .args(["delete", "table", "inet", "anklume"])
-                .status();
-        }
-    }
-}
-
 const WEBUI_VERSION: &str = "0.12.4";
 const SPEACHES_VERSION: &str = "0.8.3";
 const LOBECHAT_VERSION: &str = "1.143.3";
-
-/// GET `url` from `machine` (python3 inside it), with extra headers given
-/// as a Python dict literal; the body, `HTTP <code>` on an HTTP error, or
-/// `NO ANSWER <why>` when nothing answers within 5 s.
-fn http_get(project: &str, machine: &str, url: &str, headers: &str) -> String {
-    incus_exec(
-        project,
-        machine,
-        &format!(
-            "python3 - <<'PY'
-import urllib.request as u, urllib.error as e
-try:
-    print(u.urlopen(u.Request('{url}', headers={headers}), timeout=5).read().decode())
-except e.HTTPError as err:
-    print('HTTP', err.code)
-except OSError as err:
-    print('NO ANSWER', err)
-PY"
-        ),
-    )
-}
 
 #[test]
 fn ai_services_across_domains_offline() {
