@@ -238,7 +238,7 @@ fn examples_all_validate() {
         let run = s.run(&["validate", infra.to_str().unwrap()]);
         assert_eq!(run.code, 0, "{name}: {}", run.stderr);
         // Expected warnings only: a shared GPU, and the service roles of
-        // the original project (lobechat) that this
+        // the original project (dev_test_runner) that this
         // rewrite does not ship yet — said, rather than silently skipped.
         for line in run.stderr.lines().filter(|l| l.starts_with("WARNING: ")) {
             assert!(

@@ -164,7 +164,7 @@ fn unknown_roles_are_warned_about_with_a_suggestion_and_custom_roles_are_known()
     s.write(
         "infra.yml",
         &infra_with_machines(
-            "      web: {roles: [base_sytem, my_web, lobechat]}\n      db: {roles: [base_system]}\n",
+            "      web: {roles: [base_sytem, my_web, comfyui]}\n      db: {roles: [base_system]}\n",
         ),
     );
     s.write("roles_custom/my_web/tasks/main.yml", "---\n[]\n");
@@ -177,7 +177,7 @@ fn unknown_roles_are_warned_about_with_a_suggestion_and_custom_roles_are_known()
         assert_eq!(
             run.stderr,
             "WARNING: Machine 'web': role 'base_sytem' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply refuses it before changing anything (did you mean 'base_system'?)\n\
-             WARNING: Machine 'web': role 'lobechat' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply refuses it before changing anything\n",
+             WARNING: Machine 'web': role 'comfyui' is neither shipped with anklume (ansible/roles) nor in roles_custom/; make apply refuses it before changing anything\n",
             "{args:?}"
         );
     }

@@ -19,7 +19,10 @@ pub const STT_PORT: u16 = 8000;
 
 /// Roles that talk to an Ollama.
 pub const OLLAMA_CLIENTS: &[&str] = &["open_webui", "lobechat", "opencode_server"];
-/// Roles that use a speech-to-text server when one is in reach.
+/// Roles that use a speech-to-text server when one is in reach. Not
+/// `lobechat`: its speech-to-text goes through its OpenAI provider
+/// (`OPENAI_PROXY_URL`), the same setting as its OpenAI chat models, so
+/// pointing it at Speaches would take those away (docs/ai-services.md).
 pub const STT_CLIENTS: &[&str] = &["open_webui"];
 
 /// One service a machine needs.

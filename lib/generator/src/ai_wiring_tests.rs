@@ -156,6 +156,12 @@ fn the_examples_wire_every_ui_to_its_ollama() {
     }
     assert_eq!(vars(&ai, "ai-ollama"), []);
     assert_eq!(unreachable(&ai), []);
+    // Every role it names is shipped (lobechat included): make apply
+    // refuses none of them.
+    assert_eq!(
+        crate::roles::unknown_roles(&ai, Path::new("/nonexistent/roles_custom")),
+        []
+    );
 
     let pro = example("pro-workstation");
     assert_eq!(
@@ -168,4 +174,42 @@ fn the_examples_wire_every_ui_to_its_ollama() {
     let sup = example("llm-supervisor");
     assert!(sup.machines().all(|m| vars(&sup, &m.name).is_empty()));
     assert_eq!(unreachable(&sup), []);
+}
+
+#[test]
+fn lobechat_gets_its_ollama_across_domains_but_no_stt() {
+    let text = format!(
+        "{TWO_DOMAINS}      lobe: {{ip: 10.100.2.12, roles: [lobechat]}}
+network_policies:
+  - {{from: lobe, to: llm, ports: [11434, 8000]}}
+"
+    );
+    let infra = infra(&text);
+    assert_eq!(
+        vars(&infra, "lobe"),
+        [("ai_ollama_url", "http://10.100.1.10:11434".to_owned())]
+    );
+    // The policy names lobe only: the other UIs of its domain stay out.
+    let all = unreachable(&infra);
+    let missing: Vec<&str> = all.iter().map(|u| u.machine.as_str()).collect();
+    assert!(!missing.contains(&"lobe"), "{missing:?}");
+    assert!(missing.contains(&"chat"), "{missing:?}");
+
+    // Without the policy: warned, with the policy to add.
+    let infra = infra_without_policies(&text);
+    let warning = unreachable(&infra)
+        .into_iter()
+        .find(|u| u.machine == "lobe")
+        .expect("lobe not warned about");
+    assert_eq!(warning.service, Service::Ollama);
+    assert!(
+        warning
+            .to_string()
+            .contains("{from: lobe, to: gpu-box, ports: [11434], protocol: tcp}"),
+        "{warning}"
+    );
+}
+
+fn infra_without_policies(text: &str) -> Infra {
+    infra(&text[..text.find("network_policies:").unwrap()])
 }

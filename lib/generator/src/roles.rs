@@ -17,6 +17,7 @@ pub const SHIPPED_ROLES: &[&str] = &[
     "incus_networks",
     "incus_profiles",
     "incus_projects",
+    "lobechat",
     "ollama_server",
     "open_webui",
     "opencode_server",

@@ -2,37 +2,59 @@
 //! systemd), offline: stand-in artifacts (tests/e2e/fixtures/ai/
 //! make_standins.py) served by a small HTTP server the test starts on its
 //! own bridge's gateway address, through the variables a user sets for a
-//! mirror. Ollama and Speaches sit in one domain, Open WebUI and OpenCode
-//! in another; the infra's policies open 11434 and 8000 to them, so
-//! anklume-gen wires the UIs to both. Each service enabled and answering,
+//! mirror. Ollama and Speaches sit in one domain, Open WebUI, LobeChat and
+//! OpenCode in another; the infra's policies open 11434 and 8000 to them,
+//! so anklume-gen wires the UIs to both. LobeChat is built once from its
+//! release tarball with the release's pnpm (stand-ins of node, npm and
+//! pnpm run the role's own build script). Each service enabled and answering,
 //! the UIs reaching their servers, the secrets root-only and out of the
 //! units, and a second run `changed=0`.
+//!
+//! Isolation is ON: the run applies anklume's table (`anklume-netd apply`,
+//! one-shot) into the host's namespace, so the cross-domain flows work
+//! only because the policies open them; a flow no policy opens is checked
+//! to be dropped. The table is deleted afterwards. When the host already
+//! has a table of someone else's, the test leaves it alone and runs with
+//! isolation off (said on stderr), like `make demo`.
+
+#[path = "support/ai.rs"]
+mod ai;
 
 use std::net::TcpListener;
-use std::process::{Child, Command};
+use std::process::Command;
 
-use anklume_e2e::{Infra, free_base_subnet, incus_exec, repo_root, tag};
-
-/// The HTTP server serving the stand-ins, stopped by PID on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use ai::{HostTable, Server, http_get};
+use anklume_e2e::{
+    Infra, free_base_subnet, host_has_isolation_table, incus_exec, netd_bin, repo_root, tag,
+};
 
 const WEBUI_VERSION: &str = "0.12.4";
 const SPEACHES_VERSION: &str = "0.8.3";
+const LOBECHAT_VERSION: &str = "1.143.3";
 
 #[test]
 fn ai_services_across_domains_offline() {
     let t = tag();
     let (dl, dw) = (format!("e2e{t}l"), format!("e2e{t}w"));
     let (ol, st, ui) = (format!("{dl}-ol"), format!("{dl}-st"), format!("{dw}-ui"));
-    let oc = format!("{dw}-oc");
+    let (oc, lc) = (format!("{dw}-oc"), format!("{dw}-lc"));
     let base = free_base_subnet();
+    let isolate = !host_has_isolation_table();
+    if !isolate {
+        eprintln!(
+            "the host already has table inet anklume (not this test's): it is left alone, \
+             and this test runs with isolation off"
+        );
+    }
+    let _table = HostTable { ours: isolate };
+    // The stand-ins' server, on the Ollama domain's gateway: its port is
+    // chosen now, for the policies that open it to the test domains.
+    let gateway = format!("{base}.5.254");
+    let port = TcpListener::bind(("0.0.0.0", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let yaml = format!(
         "project_name: e2e
 global:
@@ -51,10 +73,14 @@ domains:
     machines:
       {ui}: {{type: lxc, ip: \"{base}.6.10\", roles: [open_webui]}}
       {oc}: {{type: lxc, ip: \"{base}.6.11\", roles: [opencode_server]}}
+      {lc}: {{type: lxc, ip: \"{base}.6.12\", roles: [lobechat]}}
 network_policies:
   - {{from: {ui}, to: {ol}, ports: [11434], protocol: tcp}}
   - {{from: {dw}, to: {st}, ports: [8000], protocol: tcp}}
   - {{from: {oc}, to: {dl}, ports: [11434], protocol: tcp}}
+  - {{from: {lc}, to: {ol}, ports: [11434], protocol: tcp}}
+  - {{from: {dl}, to: host, ports: [{port}], protocol: tcp}}
+  - {{from: {dw}, to: host, ports: [{port}], protocol: tcp}}
 "
     );
     let infra = Infra::new(&yaml, &[&dl, &dw]);
@@ -86,12 +112,8 @@ network_policies:
     let pip_wheel = String::from_utf8(made.stdout).unwrap().trim().to_owned();
     let sha256 = std::fs::read_to_string(files.join("ollama.sha256")).unwrap();
     let sha512 = std::fs::read_to_string(files.join("opencode.sha512")).unwrap();
-    let gateway = format!("{base}.5.254");
-    let port = TcpListener::bind((gateway.as_str(), 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let lobe_sha512 = std::fs::read_to_string(files.join("lobechat.sha512")).unwrap();
+    let node_sha256 = std::fs::read_to_string(files.join("node.sha256")).unwrap();
     let _server = Server(
         Command::new("python3")
             .args(["-m", "http.server", "--bind", &gateway, &port.to_string()])
@@ -103,8 +125,7 @@ network_policies:
             .unwrap(),
     );
     let mirror = format!("http://{gateway}:{port}");
-    let vars = serde_json::json!({
-        "anklume_isolation": "off",
+    let mut vars = serde_json::json!({
         "ollama_server_archive_url": format!("{mirror}/ollama-linux-amd64.tgz"),
         "ollama_server_checksum": format!("sha256:{}", sha256.trim()),
         "ollama_server_default_model": "tinyllama",
@@ -118,7 +139,23 @@ network_policies:
         "stt_server_compute_type": "float32",
         "opencode_server_tarball_url": format!("{mirror}/opencode-linux-x64.tgz"),
         "opencode_server_checksum": format!("sha512:{}", sha512.trim()),
+        "lobechat_registry_url": format!("{mirror}/npm"),
+        "lobechat_tarball_url": format!("{mirror}/lobechat.tgz"),
+        "lobechat_checksum": format!("sha512:{}", lobe_sha512.trim()),
+        "lobechat_node_archive_url": format!("{mirror}/node-linux-x64.tar.gz"),
+        "lobechat_node_checksum": format!("sha256:{}", node_sha256.trim()),
     });
+    let isolation = if isolate {
+        serde_json::json!({
+            "anklume_netd": netd_bin(),
+            "anklume_infra": infra.dir.path().join("infra.yml"),
+        })
+    } else {
+        serde_json::json!({"anklume_isolation": "off"})
+    };
+    vars.as_object_mut()
+        .unwrap()
+        .extend(isolation.as_object().unwrap().clone());
     let vars_file = infra.dir.path().join("ai-vars.json");
     std::fs::write(&vars_file, vars.to_string()).unwrap();
     let vars_arg = format!("@{}", vars_file.display());
@@ -232,6 +269,82 @@ PY"
     );
     let password_before = incus_exec(&dw, &oc, "cat /etc/opencode/secret.env");
 
+    // The policies, not an open network: the host has this infra's table,
+    // and Open WebUI, which its own domain reaches, is dropped from the
+    // Ollama domain (no policy opens dl -> dw).
+    if isolate {
+        let table = Command::new("nft")
+            .args(["list", "table", "inet", "anklume"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout);
+        assert!(
+            table.contains("comment \"anklume ruleset ")
+                && table.contains(&format!("\"net-{dw}\""))
+                && table.contains(&format!("{base}.6.12")),
+            "no table, or not this infra's:\n{table}"
+        );
+        let health = format!("http://{base}.6.10:3000/health");
+        let same_domain = http_get(&dw, &lc, &health, "{}");
+        assert!(same_domain.contains("status"), "{same_domain}");
+        let across = http_get(&dl, &ol, &health, "{}");
+        assert!(
+            across.starts_with("NO ANSWER"),
+            "a flow no policy opens got through: {across}"
+        );
+    }
+
+    // LobeChat: built once, as its own user, with the release's pnpm from
+    // the registry given; its access code root-only and out of the unit;
+    // its server reaches the other domain's Ollama through the URL the
+    // infra gave it.
+    let state = incus_exec(
+        &dw,
+        &lc,
+        &format!(
+            "systemctl is-enabled lobechat; systemctl is-active lobechat; \
+             stat -c '%a %U' /etc/lobechat/secret.env; \
+             grep -c ACCESS_CODE= /etc/systemd/system/lobechat.service || true; \
+             cat /opt/lobechat/{LOBECHAT_VERSION}/app/BUILD-INFO; \
+             test -e /opt/lobechat/{LOBECHAT_VERSION}/package/node_modules || echo cleaned; \
+             stat -c %U /opt/lobechat/{LOBECHAT_VERSION}/app/.next/cache; \
+             id -u lobechat"
+        ),
+    );
+    let lobe_uid = state.lines().last().unwrap().to_owned();
+    assert_eq!(
+        state,
+        format!(
+            "enabled\nactive\n600 root\n0\n\
+             pnpm 10.18.3 registry={mirror}/npm user={lobe_uid} npmrc-hoists-eslint=True\n\
+             cleaned\nlobechat\n{lobe_uid}\n"
+        )
+    );
+    assert_ne!(lobe_uid, "0", "the build ran as root");
+    let settings = incus_exec(&dw, &lc, "cat /etc/lobechat/lobechat.env");
+    assert!(
+        settings.contains(&format!("OLLAMA_PROXY_URL={ollama_url}\n"))
+            && settings.contains(&format!("HOSTNAME={base}.6.12\nPORT=3210\n")),
+        "{settings}"
+    );
+    let lobe_models = format!("http://{base}.6.12:3210/webapi/models/ollama");
+    assert_eq!(http_get(&dw, &lc, &lobe_models, "{}"), "HTTP 401\n");
+    let code = incus_exec(&dw, &lc, "cut -d= -f2- /etc/lobechat/secret.env");
+    let tags = http_get(
+        &dw,
+        &lc,
+        &lobe_models,
+        &format!("{{'X-Access-Code': '{}'}}", code.trim()),
+    );
+    assert!(tags.contains("tinyllama:latest"), "{tags}");
+    let lobe_before = incus_exec(
+        &dw,
+        &lc,
+        &format!(
+            "cat /etc/lobechat/secret.env; stat -c %Y /opt/lobechat/{LOBECHAT_VERSION}/app/.anklume-built"
+        ),
+    );
+
     let second = infra.apply(&["-e", &vars_arg]);
     assert_eq!(second.changed(), 0, "second run changed:\n{}", second.text);
     assert_eq!(
@@ -243,5 +356,16 @@ PY"
         incus_exec(&dw, &oc, "cat /etc/opencode/secret.env"),
         password_before,
         "the password changed on the second run"
+    );
+    assert_eq!(
+        incus_exec(
+            &dw,
+            &lc,
+            &format!(
+                "cat /etc/lobechat/secret.env; stat -c %Y /opt/lobechat/{LOBECHAT_VERSION}/app/.anklume-built"
+            ),
+        ),
+        lobe_before,
+        "LobeChat's access code or build changed on the second run"
     );
 }
