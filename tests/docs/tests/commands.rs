@@ -92,7 +92,7 @@ const NOT_RUN: &[(&str, &str)] = &[
         "installs the infra as the host's /etc/anklume/infra.yml and creates the admin domain on the host; tests/system/tests/bootstrap.rs runs bootstrap in a systemd container with its own Incus",
     ),
     (
-        "incus exec --project admin admin-ctl -- sh -c 'cd /root/anklume && anklume-gen sync infra.yml && ansible-playbook -i inventory /usr/share/anklume/ansible/site.yml'",
+        "incus exec --project admin admin-ctl -- sh -c 'cd /root/anklume && anklume-gen sync infra.yml && ANSIBLE_CONFIG=/usr/share/anklume/ansible/ansible.cfg ansible-playbook -i inventory /usr/share/anklume/ansible/site.yml'",
         "needs the admin machine bootstrap.sh made, provisioned with Ansible (apt and PyPI from inside it); tests/e2e runs site.yml on the real Incus",
     ),
     // Lifecycle (docs/lifecycle.md): never run against the host here.
