@@ -76,16 +76,6 @@ for kv in "absolute_level=$cabs" "relative_level=$crel" "vm_nested=$cvmn" "yolo=
         changed "$ADMIN:/etc/anklume/$f = $v"
     fi
 done
-# And this host's, as the parent of the instances the admin machine
-# creates through anklume-proxy (incus_instances reads incus-host/ there).
-for f in absolute_level relative_level vm_nested yolo; do
-    v=$(cat "$ETC/$f")
-    if [ "$(in_admin cat "/etc/anklume/incus-host/$f" 2>/dev/null)" != "$v" ]; then
-        # shellcheck disable=SC2016 # expanded by the machine's sh
-        in_admin sh -c 'mkdir -p /etc/anklume/incus-host && printf "%s\n" "$2" >"/etc/anklume/incus-host/$1"' sh "$f" "$v"
-        changed "$ADMIN:/etc/anklume/incus-host/$f = $v"
-    fi
-done
 
 # anklume-gen, the Ansible content and the infra inside the admin machine.
 ANSIBLE_DIR=/usr/share/anklume/ansible

@@ -22,6 +22,12 @@ pub const DEVICE: &str = "anklume-incus";
 pub const LISTEN_DIR: &str = "/var/lib/anklume-proxy";
 pub const LISTEN: &str = "/var/lib/anklume-proxy/incus.socket";
 pub const TMPFILES: &str = "/etc/tmpfiles.d/anklume-incus.conf";
+/// Where the instance finds its Incus host's nesting context (the
+/// `incus_instances` role reads it there, behind this proxy).
+pub const HOST_CONTEXT_DIR: &str = "/etc/anklume/incus-host";
+const CONTEXT_PARENT: &str = "/etc/anklume";
+/// The context files copied there, those the host has.
+const CONTEXT_FILES: [&str; 4] = ["absolute_level", "relative_level", "vm_nested", "yolo"];
 pub const TMPFILES_TEXT: &str = "# anklume-proxy attach: the Incus socket of this admin instance\n\
 d /run/incus 0755 root root -\n\
 L+ /run/incus/unix.socket - - - - /var/lib/anklume-proxy/incus.socket\n";
@@ -102,53 +108,27 @@ async fn run(incus: &Path, project: &str, instance: &str, socket: &Path) -> Resu
         ));
     }
     let mut changed = false;
-    // The listening directory and the tmpfiles.d entry, on the instance's disk.
-    let mkdir = [
-        ("X-Incus-type", "directory"),
-        ("X-Incus-mode", "0755"),
-        ("X-Incus-uid", "0"),
-        ("X-Incus-gid", "0"),
-    ];
-    let (status, value) = call(
+    let files = Files {
         incus,
-        "POST",
-        &format!("{base}/files?{q}&path={LISTEN_DIR}"),
-        None,
-        &mkdir,
-        None,
-    )
-    .await?;
-    if status >= 400 && !value["error"].as_str().unwrap_or("").contains("exists") {
-        return Err(format!(
-            "cannot create {LISTEN_DIR} in {instance}: {}",
-            value["error"]
-        ));
-    }
-    let same = file_text(incus, &base, &q).await.as_deref() == Some(TMPFILES_TEXT);
-    if !same {
-        let file = [
-            ("X-Incus-type", "file"),
-            ("X-Incus-mode", "0644"),
-            ("X-Incus-uid", "0"),
-            ("X-Incus-gid", "0"),
-            ("X-Incus-write", "overwrite"),
-        ];
-        let (status, value) = call(
-            incus,
-            "POST",
-            &format!("{base}/files?{q}&path={TMPFILES}"),
-            None,
-            &file,
-            Some(TMPFILES_TEXT.into()),
-        )
-        .await?;
-        if status >= 400 {
-            return Err(format!(
-                "cannot write {TMPFILES} in {instance}: {}",
-                value["error"]
-            ));
+        base: &base,
+        q: &q,
+        instance,
+    };
+    // The listening directory and the tmpfiles.d entry, on the instance's disk.
+    files.mkdir(LISTEN_DIR).await?;
+    changed |= files.write(TMPFILES, TMPFILES_TEXT).await?;
+    // The Incus host's nesting context (ADR-020): the instances this admin
+    // instance creates are children of this host, not of itself.
+    files.mkdir(CONTEXT_PARENT).await?;
+    files.mkdir(HOST_CONTEXT_DIR).await?;
+    let here = NestingContext::dir_from_env();
+    for name in CONTEXT_FILES {
+        if let Ok(text) = std::fs::read_to_string(here.join(name)) {
+            let text = format!("{}\n", text.trim());
+            changed |= files
+                .write(&format!("{HOST_CONTEXT_DIR}/{name}"), &text)
+                .await?;
         }
-        changed = true;
     }
     let wanted = device(socket);
     if current["devices"][DEVICE] != wanted {
@@ -171,17 +151,71 @@ async fn run(incus: &Path, project: &str, instance: &str, socket: &Path) -> Resu
     Ok(changed)
 }
 
-async fn file_text(incus: &Path, base: &str, q: &str) -> Option<String> {
-    let req = hyper::Request::builder()
-        .uri(format!("{base}/files?{q}&path={TMPFILES}"))
-        .header("host", "incus")
-        .body(crate::upstream::full(""))
-        .ok()?;
-    let resp = crate::upstream::send(incus, req).await.ok()?;
-    if resp.status() != 200 {
-        return None;
+/// Files and directories inside the instance, through Incus' files API.
+struct Files<'a> {
+    incus: &'a Path,
+    base: &'a str,
+    q: &'a str,
+    instance: &'a str,
+}
+
+impl Files<'_> {
+    /// Creates directory `path` (root's, 0755); one that exists is fine.
+    async fn mkdir(&self, path: &str) -> Result<(), String> {
+        let headers = [
+            ("X-Incus-type", "directory"),
+            ("X-Incus-mode", "0755"),
+            ("X-Incus-uid", "0"),
+            ("X-Incus-gid", "0"),
+        ];
+        let url = format!("{}/files?{}&path={path}", self.base, self.q);
+        let (status, value) = call(self.incus, "POST", &url, None, &headers, None).await?;
+        if status >= 400 && !value["error"].as_str().unwrap_or("").contains("exists") {
+            return Err(format!(
+                "cannot create {path} in {}: {}",
+                self.instance, value["error"]
+            ));
+        }
+        Ok(())
     }
-    use http_body_util::BodyExt;
-    let bytes = resp.into_body().collect().await.ok()?.to_bytes();
-    String::from_utf8(bytes.to_vec()).ok()
+
+    /// Writes `text` to `path` (root's, 0644) unless it holds exactly that;
+    /// true when it wrote.
+    async fn write(&self, path: &str, text: &str) -> Result<bool, String> {
+        if self.read(path).await.as_deref() == Some(text) {
+            return Ok(false);
+        }
+        let headers = [
+            ("X-Incus-type", "file"),
+            ("X-Incus-mode", "0644"),
+            ("X-Incus-uid", "0"),
+            ("X-Incus-gid", "0"),
+            ("X-Incus-write", "overwrite"),
+        ];
+        let url = format!("{}/files?{}&path={path}", self.base, self.q);
+        let raw = Some(text.to_owned().into());
+        let (status, value) = call(self.incus, "POST", &url, None, &headers, raw).await?;
+        if status >= 400 {
+            return Err(format!(
+                "cannot write {path} in {}: {}",
+                self.instance, value["error"]
+            ));
+        }
+        Ok(true)
+    }
+
+    async fn read(&self, path: &str) -> Option<String> {
+        let req = hyper::Request::builder()
+            .uri(format!("{}/files?{}&path={path}", self.base, self.q))
+            .header("host", "incus")
+            .body(crate::upstream::full(""))
+            .ok()?;
+        let resp = crate::upstream::send(self.incus, req).await.ok()?;
+        if resp.status() != 200 {
+            return None;
+        }
+        use http_body_util::BodyExt;
+        let bytes = resp.into_body().collect().await.ok()?.to_bytes();
+        String::from_utf8(bytes.to_vec()).ok()
+    }
 }

@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -30,8 +31,10 @@ impl Drop for Guard {
     }
 }
 
-fn attach(proxy: &Proxy, g: &Guard) -> String {
+/// `anklume-proxy attach`, on a host whose nesting context is `context`.
+fn attach(proxy: &Proxy, g: &Guard, context: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_anklume-proxy"))
+        .env("ANKLUME_CONTEXT_DIR", context)
         .args(["attach", &g.instance, "--project", &g.project, "--socket"])
         .arg(&proxy.socket)
         .output()
@@ -129,15 +132,41 @@ fn the_admin_instance_keeps_its_socket_across_restarts() {
     let proxy_dir = tempfile::tempdir().unwrap();
     let socket = proxy_dir.path().join("admin.socket");
     let mut proxy = Proxy::start_at(&infra, tempfile::tempdir().unwrap(), socket.clone());
-    assert!(attach(&proxy, &g).contains("attached"));
+    // This host's nesting context: attach copies it into the instance.
+    let context = tempfile::tempdir().unwrap();
+    for (file, value) in [
+        ("absolute_level", "1"),
+        ("relative_level", "1"),
+        ("yolo", "false"),
+    ] {
+        std::fs::write(context.path().join(file), format!("{value}\n")).unwrap();
+    }
+    assert!(attach(&proxy, &g, context.path()).contains("attached"));
     ok(
         direct(&["start", &instance, "--project", &project]),
         "start",
     );
     assert_eq!(list_inside(&g).trim(), instance);
     assert!(
-        attach(&proxy, &g).contains("already attached"),
+        attach(&proxy, &g, context.path()).contains("already attached"),
         "attach must be idempotent"
+    );
+    // The host's context files it has, in /etc/anklume/incus-host (where
+    // incus_instances reads its instances' parent); vm_nested, absent
+    // here, is not made up.
+    let copied = direct(&[
+        "exec",
+        &instance,
+        "--project",
+        &project,
+        "--",
+        "sh",
+        "-c",
+        "cd /etc/anklume/incus-host && for f in *; do echo \"$f=$(cat $f)\"; done",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&copied.stdout),
+        "absolute_level=1\nrelative_level=1\nyolo=false\n"
     );
 
     // The socket inside is the proxy's, not incusd's: a foreign project is refused.
