@@ -180,8 +180,10 @@ fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     );
     // Its Incus host's context, copied by anklume-proxy attach.
     assert_eq!(
-        c.sh(&format!("{ADMIN} cat /etc/anklume/incus-host/absolute_level"))
-            .trim(),
+        c.sh(&format!(
+            "{ADMIN} cat /etc/anklume/incus-host/absolute_level"
+        ))
+        .trim(),
         "1"
     );
     // Provisioned: admin_bootstrap's Ansible is on the admin's PATH.
