@@ -202,3 +202,27 @@ impl Container {
         }
     }
 }
+
+/// A scratch directory on the host, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `scripts/debian-image.sh ARG`'s stdout (panics on failure): the test
+/// images, built once and cached, and the local Incus mirror.
+pub fn debian_image(arg: Option<&str>) -> String {
+    let out = Command::new(repo_root().join("scripts/debian-image.sh"))
+        .args(arg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scripts/debian-image.sh {arg:?}: {}",
+        text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -16,12 +16,11 @@
 //! inside it. Not covered here: the btrfs/zfs preseeds (the container's
 //! root is neither).
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use anklume_system_tests::{
-    Container, Created, IMAGE, built_deb, incus, repo_root, text, unique_tag,
+    Container, Created, IMAGE, Scratch, built_deb, debian_image, incus, repo_root, text, unique_tag,
 };
 
 const NESTED_IMAGE: &str = "anklume-test-debian-incus";
@@ -30,32 +29,12 @@ const ADMIN: &str = "incus exec --project admin admin-ctl --";
 /// Where scripts/admin-wheels.sh puts admin_bootstrap's wheels.
 const WHEELS: &str = "/var/cache/anklume/wheels/admin";
 
-/// A scratch directory on the host, removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn image_script(arg: Option<&str>) {
-    let mut cmd = Command::new(repo_root().join("scripts/debian-image.sh"));
-    cmd.args(arg);
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/debian-image.sh {arg:?}: {}",
-        text(&out)
-    );
-}
-
 #[test]
 fn bootstrap_takes_a_nested_host_from_nothing_to_an_admin_domain() {
     let started = Instant::now();
     let deb = built_deb();
-    image_script(None);
-    image_script(Some("incus"));
+    debian_image(None);
+    debian_image(Some("incus"));
     let tag = unique_tag();
     let name = format!("anklume-t-boot-{tag}");
     let _created = Created {

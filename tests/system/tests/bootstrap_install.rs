@@ -15,40 +15,17 @@
 //!    initialised, leaves both as they are and creates the admin machine;
 //! 3. a third run changes nothing.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use anklume_system_tests::{
-    Container, Created, IMAGE, built_deb, incus, repo_root, text, unique_tag,
+    Container, Created, IMAGE, Scratch, built_deb, debian_image, incus, repo_root, text, unique_tag,
 };
 
 const SCRIPT: &str = "/usr/share/anklume/bootstrap.sh";
 /// Where the container's apt finds the mirror.
 const MIRROR: &str = "/srv/debian-mirror";
 const ADMIN: &str = "incus exec --project admin admin-ctl --";
-
-/// A scratch directory on the host, removed on drop.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// `scripts/debian-image.sh ARG`'s stdout (panics on failure).
-fn image_script(arg: Option<&str>) -> String {
-    let mut cmd = Command::new(repo_root().join("scripts/debian-image.sh"));
-    cmd.args(arg);
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "scripts/debian-image.sh {arg:?}: {}",
-        text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn bootstrap_installs_incus_from_backports_on_a_host_without_it() {
@@ -57,8 +34,8 @@ fn bootstrap_installs_incus_from_backports_on_a_host_without_it() {
     // The alias scripts/debian-image.sh imports (ANKLUME_TEST_DEBIAN_IMAGE
     // may name another one: the mirror is made for its recipe).
     let image = std::env::var("ANKLUME_TEST_DEBIAN_IMAGE").unwrap_or_else(|_| IMAGE.to_owned());
-    image_script(None);
-    let mirror = image_script(Some("incus-mirror")).trim().to_owned();
+    debian_image(None);
+    let mirror = debian_image(Some("incus-mirror")).trim().to_owned();
     let tag = unique_tag();
     let name = format!("anklume-t-binst-{tag}");
     let _created = Created {
