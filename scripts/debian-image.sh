@@ -130,11 +130,12 @@ INCUS_RECIPE=$(printf '2 %s %s' "$RECIPE" "$INCUS_PACKAGES" | md5sum | cut -c1-8
 INCUS_TARBALL="$CACHE/debian-bookworm-incus-$INCUS_RECIPE.tar.gz"
 INCUS_MIRROR="$CACHE/debian-bookworm-incus-$INCUS_RECIPE.mirror"
 
-build_incus_tarball() {
-    local work
-    work=$(as_root mktemp -d "$CACHE/build.XXXXXX")
-    trap 'drop_work "$work"' EXIT
-    echo "Building the Debian 12 + Incus image (once; cached in $INCUS_TARBALL)"
+# incus_apt WORK [APT-ARGS...]: the base tree unpacked in WORK, Incus's
+# packages installed there from bookworm-backports (the host's network, at
+# build time only), APT-ARGS added (--download-only for the mirror alone).
+incus_apt() {
+    local work=$1
+    shift
     as_root tar -C "$work" -xzf "$TARBALL"
     as_root cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
     printf '#!/bin/sh\nexit 101\n' | as_root tee "$work/rootfs/usr/sbin/policy-rc.d" >/dev/null
@@ -143,9 +144,17 @@ build_incus_tarball() {
     as_root mount -t proc proc "$work/rootfs/proc"
     { as_root chroot "$work/rootfs" apt-get update -q &&
         as_root chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --no-install-recommends -t bookworm-backports $INCUS_PACKAGES; } \
+            apt-get install -y -q --no-install-recommends "$@" -t bookworm-backports $INCUS_PACKAGES; } \
         >"$work/apt.log" 2>&1 || { tail -20 "$work/apt.log" >&2; exit 1; }
     as_root umount "$work/rootfs/proc"
+}
+
+build_incus_tarball() {
+    local work
+    work=$(as_root mktemp -d "$CACHE/build.XXXXXX")
+    trap 'drop_work "$work"' EXIT
+    echo "Building the Debian 12 + Incus image (once; cached in $INCUS_TARBALL)"
+    incus_apt "$work"
     # The .debs the chroot downloaded: the mirror of incus-mirror.
     [ -d "$INCUS_MIRROR" ] || make_mirror "$work/rootfs/var/cache/apt/archives"
     # Nested Incus in an unprivileged container: its subordinate ids must
@@ -221,13 +230,7 @@ build_incus_mirror() {
     work=$(as_root mktemp -d "$CACHE/build.XXXXXX")
     trap 'drop_work "$work"' EXIT
     echo "Downloading the Incus packages for the mirror (once; cached in $INCUS_MIRROR)"
-    as_root tar -C "$work" -xzf "$TARBALL"
-    as_root cp /etc/resolv.conf "$work/rootfs/etc/resolv.conf"
-    echo "deb $MIRROR bookworm-backports main" | as_root tee "$work/rootfs/etc/apt/sources.list.d/backports.list" >/dev/null
-    { as_root chroot "$work/rootfs" apt-get update -q &&
-        as_root chroot "$work/rootfs" env DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y -q --download-only --no-install-recommends -t bookworm-backports $INCUS_PACKAGES; } \
-        >"$work/apt.log" 2>&1 || { tail -20 "$work/apt.log" >&2; exit 1; }
+    incus_apt "$work" --download-only
     make_mirror "$work/rootfs/var/cache/apt/archives"
     drop_work "$work"
     trap - EXIT
