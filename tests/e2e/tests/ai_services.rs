@@ -1,13 +1,12 @@
 //! `examples/ai-tools` applied end to end on real Debian containers
 //! (anklume-test-debian, systemd), offline: the example's own infra.yml
 //! with only the substitutions the test setting forces and two declared
-//! additions (a speech-to-text domain, the stand-ins' policies), listed in
+//! additions (a speech-to-text machine, the stand-ins' policy), listed in
 //! support/ai_example.rs. Stand-in artifacts (tests/e2e/fixtures/ai/
 //! make_standins.py) are served by a small HTTP server the test starts on
 //! the AI domain's gateway address, through the variables a user sets for
 //! a mirror. anklume-gen wires every UI (Open WebUI, LobeChat, OpenCode)
-//! to ai-ollama, and Open WebUI to the STT server of the other domain
-//! through a declared policy. LobeChat is built once from its release
+//! to ai-ollama, and Open WebUI to the STT server. LobeChat is built once from its release
 //! tarball with the release's pnpm (stand-ins of node, npm and pnpm run the
 //! role's own build script). Each service enabled and answering, the UIs
 //! reaching Ollama through the URL they were given, the secrets root-only
@@ -65,7 +64,7 @@ fn ai_tools_example_applies_offline() {
         .unwrap()
         .port();
     let example = Example::load(&tag(), &base, port);
-    let (ai, pro, stt) = (&example.ai, &example.pro, &example.stt);
+    let (ai, pro) = (&example.ai, &example.pro);
     let infra = Infra::new(&example.yaml(), &example.domains());
     infra.sync();
     let ollama_url = format!("http://{}:11434", example.ip(OLLAMA));
@@ -83,10 +82,10 @@ fn ai_tools_example_applies_offline() {
             "{ui}: {vars}"
         );
     }
-    infra.apply(&["--tags", "infra", "-e", "anklume_isolation=off"]);
 
     // Stand-ins, served on the AI domain's gateway (the host's address on
-    // its bridge; no NAT, nothing leaves this machine).
+    // its bridge, which the apply creates; no NAT, nothing leaves this
+    // machine).
     let gateway = example.gateway();
     let files = infra.dir.path().join("standins");
     let made = Command::new("python3")
@@ -99,16 +98,7 @@ fn ai_tools_example_applies_offline() {
     assert!(made.status.success(), "{}", anklume_e2e::text(&made));
     let pip_wheel = String::from_utf8(made.stdout).unwrap().trim().to_owned();
     let sum = |name: &str| std::fs::read_to_string(files.join(name)).unwrap();
-    let _server = Server(
-        Command::new("python3")
-            .args(["-m", "http.server", "--bind", &gateway, &port.to_string()])
-            .arg("--directory")
-            .arg(&files)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _server = Server::start(&files, &gateway, port);
     let mirror = format!("http://{gateway}:{port}");
     let mut vars = serde_json::json!({
         "ollama_server_archive_url": format!("{mirror}/ollama-linux-amd64.tgz"),
@@ -156,7 +146,7 @@ fn ai_tools_example_applies_offline() {
     for (project, machine, unit) in [
         (ai, OLLAMA, "ollama"),
         (ai, WEBUI, "open-webui"),
-        (stt, STT, "speaches"),
+        (ai, STT, "speaches"),
     ] {
         let state = incus_exec(
             project,
@@ -167,8 +157,7 @@ fn ai_tools_example_applies_offline() {
     }
 
     // Open WebUI, on its own address, reaches ai-ollama through the URL
-    // the infra gave it and sees the pulled model; its STT server, in the
-    // other domain, answers the transcription endpoint with the model and
+    // the infra gave it and sees the pulled model; its STT server answers the transcription endpoint with the model and
     // compute type set.
     let settings = incus_exec(ai, WEBUI, "cat /etc/open-webui/open-webui.env");
     assert!(

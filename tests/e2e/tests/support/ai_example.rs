@@ -20,11 +20,10 @@
 //!
 //! Then the test's declared additions:
 //!
-//! 6. a domain `e2e<tag>stt` holding `ai-stt` (`stt_server`) and a policy
-//!    opening its port 8000 to `ai-openwebui`: Open WebUI gets its
-//!    speech-to-text URL wired, across a domain boundary;
-//! 7. policies opening the stand-ins' HTTP server (on the host, at the AI
-//!    domain's gateway) to the domains that fetch from it.
+//! 6. a machine `ai-stt` (`stt_server`) in the AI domain: Open WebUI gets
+//!    its speech-to-text URL wired (same domain: no policy needed);
+//! 7. a policy opening the stand-ins' HTTP server (on the host, at the AI
+//!    domain's gateway) to the AI domain, which fetches from it.
 //!
 //! `limits.memory` (16GiB on ai-ollama) is kept: for a container it is a
 //! ceiling, not a reservation. The result is written as JSON, which is
@@ -43,12 +42,11 @@ pub struct Example {
     pub ai: String,
     /// The example's `pro` domain.
     pub pro: String,
-    /// The test's speech-to-text domain.
-    pub stt: String,
 }
 
-/// Subnet of the test's speech-to-text domain (unused by the example).
-const STT_SUBNET: u64 = 9;
+/// Host number of the test's speech-to-text machine (unused by the
+/// example's AI domain).
+const STT_HOST: u8 = 50;
 
 impl Example {
     /// The example under run tag `tag` and base subnet `base`, with the
@@ -57,11 +55,7 @@ impl Example {
         let path = repo_root().join("examples/ai-tools/infra.yml");
         let text = std::fs::read_to_string(&path).unwrap();
         let mut infra: Value = serde_saphyr::from_str(&text).unwrap();
-        let (ai, pro, stt) = (
-            format!("e2e{tag}ai"),
-            format!("e2e{tag}pro"),
-            format!("e2e{tag}stt"),
-        );
+        let (ai, pro) = (format!("e2e{tag}ai"), format!("e2e{tag}pro"));
         let old_base = infra["global"]["base_subnet"].as_str().unwrap().to_owned();
         rebase(&mut infra, &old_base, base);
 
@@ -98,21 +92,17 @@ impl Example {
         used.retain(|p| p != "nvidia-compute");
         assert_eq!(*used, [json!("default")], "ai-ollama's other profiles");
 
+        let subnet = &tools["subnet_id"];
+        let stt = json!({
+            "description": "Test addition: speech-to-text for Open WebUI",
+            "type": "lxc",
+            "ip": format!("{base}.{subnet}.{STT_HOST}"),
+            "roles": ["stt_server"],
+        });
+        let machines = tools["machines"].as_object_mut().unwrap();
+        assert!(machines.insert("ai-stt".into(), stt).is_none(), "ai-stt");
+
         let gateway = gateway(&infra, &ai, base);
-        let domains = infra["domains"].as_object_mut().unwrap();
-        domains.insert(
-            stt.clone(),
-            json!({
-                "description": "Test addition: speech-to-text for Open WebUI",
-                "subnet_id": STT_SUBNET,
-                "ephemeral": true,
-                "machines": {"ai-stt": {
-                    "type": "lxc",
-                    "ip": format!("{base}.{STT_SUBNET}.10"),
-                    "roles": ["base_system", "stt_server"],
-                }},
-            }),
-        );
         let policies = infra["network_policies"].as_array_mut().unwrap();
         for policy in policies.iter_mut() {
             for end in ["from", "to"] {
@@ -125,21 +115,14 @@ impl Example {
             }
         }
         policies.push(json!({
-            "description": "Test addition: Open WebUI's speech-to-text",
-            "from": "ai-openwebui", "to": "ai-stt", "ports": [8000], "protocol": "tcp",
+            "description": format!("Test addition: the stand-ins at {gateway}"),
+            "from": ai, "to": "host", "ports": [mirror_port], "protocol": "tcp",
         }));
-        for domain in [&ai, &stt] {
-            policies.push(json!({
-                "description": format!("Test addition: the stand-ins at {gateway}"),
-                "from": domain, "to": "host", "ports": [mirror_port], "protocol": "tcp",
-            }));
-        }
         Example {
             infra,
             base: base.to_owned(),
             ai,
             pro,
-            stt,
         }
     }
 
