@@ -42,10 +42,14 @@ pub fn warn_unknown_roles(loaded: &Loaded, infra: &Infra) {
 }
 
 /// Warns about a UI whose Ollama or STT server is in another domain that
-/// no network policy opens: the sync names the policy to add.
+/// no network policy opens (the sync names the policy to add), or that has
+/// no static IP there (its name would not resolve across bridges).
 pub fn warn_ai_wiring(infra: &Infra) {
     for missing in anklume_generator::ai_wiring::unreachable(infra) {
         eprintln!("WARNING: {}", safe(&missing));
+    }
+    for unaddressed in anklume_generator::ai_wiring::unaddressed(infra) {
+        eprintln!("WARNING: {}", safe(&unaddressed));
     }
 }
 

@@ -56,3 +56,23 @@ fn sync_warns_without_the_policy_and_wires_with_it() {
     assert!(chat.ends_with("open_webui_port: 8080\n"), "{chat}");
     assert!(!s.read("out/host_vars/gpu-box.yml").contains("ai_"));
 }
+
+#[test]
+fn sync_warns_when_the_ollama_across_domains_has_no_ip() {
+    let s = Scratch::new();
+    s.write(
+        "infra.yml",
+        &format!(
+            "{}network_policies:\n  - {{from: chat, to: gpu-box, ports: [11434]}}\n",
+            INFRA.replace("gpu-box: {ip: 10.100.1.10, ", "gpu-box: {")
+        ),
+    );
+    let run = s.sync_ok(&[]);
+    assert!(
+        run.stderr.contains(
+            "WARNING: Machine 'chat' reaches ollama_server on 'gpu-box' in another domain, but 'gpu-box' has no ip"
+        ),
+        "{}",
+        run.stderr
+    );
+}

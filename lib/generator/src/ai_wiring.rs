@@ -8,7 +8,9 @@
 //! "In reach": the same machine, a machine of the same domain (a domain's
 //! bridge is not filtered inside), or a machine of another domain that a
 //! `network_policies` entry opens the port to. When a service exists but
-//! no policy opens it, the sync warns and names the policy to add.
+//! no policy opens it, the sync warns and names the policy to add; when
+//! the server it reaches across domains has no static IP, it warns too
+//! (its name resolves only on its own bridge).
 
 use anklume_infra::{Endpoint, Infra, Machine, NetworkPolicy, Ports, Protocol};
 
@@ -90,6 +92,32 @@ impl std::fmt::Display for Unreachable {
     }
 }
 
+/// A UI wired to a server in another domain that has no static IP: the
+/// URL carries the server's name, which Incus' DNS answers only on the
+/// server's own bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoAddress {
+    pub machine: String,
+    pub service: Service,
+    pub server: String,
+}
+
+impl std::fmt::Display for NoAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Machine '{}' reaches {} on '{}' in another domain, but '{}' has no ip: its name resolves only on its own bridge, so the URL would not work; give '{}' a static ip (or set {} in host_vars/{}.yml)",
+            self.machine,
+            self.service.role(),
+            self.server,
+            self.server,
+            self.server,
+            self.service.key(),
+            self.machine,
+        )
+    }
+}
+
 fn has_role(machine: &Machine, role: &str) -> bool {
     machine.roles.iter().flatten().any(|r| r == role)
 }
@@ -133,13 +161,14 @@ fn host_of(client: &Machine, server: &Machine) -> String {
     }
 }
 
-/// Where `client` finds `service`: `Ok(Some(url))`, `Ok(None)` when no
-/// machine has the service's role, `Err` when one exists out of reach.
-pub fn resolve(
-    infra: &Infra,
+/// The server `client` uses for `service` (the closest in reach):
+/// `Ok(None)` when no machine has the service's role, `Err` when one
+/// exists out of reach.
+fn pick<'a>(
+    infra: &'a Infra,
     client: &Machine,
     service: Service,
-) -> Result<Option<String>, Unreachable> {
+) -> Result<Option<&'a Machine>, Unreachable> {
     let servers: Vec<&Machine> = infra
         .machines()
         .filter(|m| has_role(m, service.role()))
@@ -164,7 +193,7 @@ pub fn resolve(
         .filter_map(|s| rank(s).map(|r| (r, *s)))
         .min_by_key(|(r, _)| *r);
     match (best, servers.first()) {
-        (Some((_, server)), _) => Ok(Some(service.url(&host_of(client, server)))),
+        (Some((_, server)), _) => Ok(Some(server)),
         (None, Some(server)) => Err(Unreachable {
             machine: client.name.clone(),
             service,
@@ -172,6 +201,16 @@ pub fn resolve(
         }),
         (None, None) => Ok(None),
     }
+}
+
+/// Where `client` finds `service`: `Ok(Some(url))`, `Ok(None)` when no
+/// machine has the service's role, `Err` when one exists out of reach.
+pub fn resolve(
+    infra: &Infra,
+    client: &Machine,
+    service: Service,
+) -> Result<Option<String>, Unreachable> {
+    Ok(pick(infra, client, service)?.map(|server| service.url(&host_of(client, server))))
 }
 
 /// The host_vars entries of `machine`, in order (Ollama, then STT).
@@ -197,6 +236,28 @@ pub fn unreachable(infra: &Infra) -> Vec<Unreachable> {
                 .into_iter()
                 .filter(move |s| needs(m, *s))
                 .filter_map(move |s| resolve(infra, m, s).err())
+        })
+        .collect()
+}
+
+/// Every UI wired to a server in another domain that has no static IP.
+pub fn unaddressed(infra: &Infra) -> Vec<NoAddress> {
+    infra
+        .machines()
+        .flat_map(|m| {
+            [Service::Ollama, Service::Stt]
+                .into_iter()
+                .filter(move |s| needs(m, *s))
+                .filter_map(move |s| match pick(infra, m, s) {
+                    Ok(Some(server)) if server.domain != m.domain && server.ip.is_none() => {
+                        Some(NoAddress {
+                            machine: m.name.clone(),
+                            service: s,
+                            server: server.name.clone(),
+                        })
+                    }
+                    _ => None,
+                })
         })
         .collect()
 }

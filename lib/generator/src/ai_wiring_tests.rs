@@ -213,3 +213,48 @@ network_policies:
 fn infra_without_policies(text: &str) -> Infra {
     infra(&text[..text.find("network_policies:").unwrap()])
 }
+
+#[test]
+fn a_server_without_ip_across_domains_is_named_and_one_in_the_domain_is_fine() {
+    let text = "project_name: t
+global: {base_subnet: \"10.100\"}
+domains:
+  llm:
+    subnet_id: 1
+    machines:
+      gpu-box: {roles: [ollama_server]}
+      speech: {roles: [stt_server]}
+      near: {roles: [open_webui]}
+  work:
+    subnet_id: 2
+    machines:
+      chat: {ip: 10.100.2.10, roles: [open_webui]}
+network_policies:
+  - {from: work, to: llm, ports: [11434, 8000]}
+";
+    let infra = infra(text);
+    // Wired by name all the same (a user may resolve it otherwise).
+    assert_eq!(
+        vars(&infra, "chat")[0],
+        ("ai_ollama_url", "http://gpu-box:11434".to_owned())
+    );
+    let found = unaddressed(&infra);
+    assert_eq!(
+        found
+            .iter()
+            .map(|n| (n.machine.as_str(), n.service, n.server.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("chat", Service::Ollama, "gpu-box"),
+            ("chat", Service::Stt, "speech")
+        ],
+        "the same-domain UI 'near' is not named"
+    );
+    let said = found[0].to_string();
+    assert!(
+        said.contains("give 'gpu-box' a static ip") && said.contains("host_vars/chat.yml"),
+        "{said}"
+    );
+    // With an ip, nothing to say.
+    assert_eq!(unaddressed(&example("ai-tools")), []);
+}
