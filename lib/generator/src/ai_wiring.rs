@@ -227,37 +227,37 @@ pub fn host_vars_entries(infra: &Infra, machine: &Machine) -> Vec<(&'static str,
         .collect()
 }
 
+/// Each UI machine, each service it needs, and the server `pick` gives.
+fn picks(
+    infra: &Infra,
+) -> impl Iterator<Item = (&Machine, Service, Result<Option<&Machine>, Unreachable>)> {
+    infra.machines().flat_map(move |m| {
+        [Service::Ollama, Service::Stt]
+            .into_iter()
+            .filter(move |s| needs(m, *s))
+            .map(move |s| (m, s, pick(infra, m, s)))
+    })
+}
+
 /// Every UI that needs a service present in the infra but out of reach.
 pub fn unreachable(infra: &Infra) -> Vec<Unreachable> {
-    infra
-        .machines()
-        .flat_map(|m| {
-            [Service::Ollama, Service::Stt]
-                .into_iter()
-                .filter(move |s| needs(m, *s))
-                .filter_map(move |s| resolve(infra, m, s).err())
-        })
+    picks(infra)
+        .filter_map(|(_, _, picked)| picked.err())
         .collect()
 }
 
 /// Every UI wired to a server in another domain that has no static IP.
 pub fn unaddressed(infra: &Infra) -> Vec<NoAddress> {
-    infra
-        .machines()
-        .flat_map(|m| {
-            [Service::Ollama, Service::Stt]
-                .into_iter()
-                .filter(move |s| needs(m, *s))
-                .filter_map(move |s| match pick(infra, m, s) {
-                    Ok(Some(server)) if server.domain != m.domain && server.ip.is_none() => {
-                        Some(NoAddress {
-                            machine: m.name.clone(),
-                            service: s,
-                            server: server.name.clone(),
-                        })
-                    }
-                    _ => None,
+    picks(infra)
+        .filter_map(|(m, s, picked)| match picked {
+            Ok(Some(server)) if server.domain != m.domain && server.ip.is_none() => {
+                Some(NoAddress {
+                    machine: m.name.clone(),
+                    service: s,
+                    server: server.name.clone(),
                 })
+            }
+            _ => None,
         })
         .collect()
 }
