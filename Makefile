@@ -170,17 +170,10 @@ apply-provision: ansible-deps
 
 # The AI services (docs/ai-services.md): their roles only, on the machines
 # that list them (the instances must exist: make apply-infra first).
-apply-llm: ansible-deps
+# The tag is the target's suffix: apply-llm → --tags llm.
+apply-llm apply-stt apply-ai: ansible-deps
 	$(has-tree)
-	$(PLAYBOOK) $(APPLY_ARGS) --tags llm
-
-apply-stt: ansible-deps
-	$(has-tree)
-	$(PLAYBOOK) $(APPLY_ARGS) --tags stt
-
-apply-ai: ansible-deps
-	$(has-tree)
-	$(PLAYBOOK) $(APPLY_ARGS) --tags ai
+	$(PLAYBOOK) $(APPLY_ARGS) --tags $(@:apply-%=%)
 
 apply-limit: ansible-deps
 	@test -n "$(G)" || { echo "usage: make apply-limit G=<domain>" >&2; exit 2; }
